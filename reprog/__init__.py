@@ -1,0 +1,1 @@
+"""reprog: adversarial reprogramming and adversarial examples on Hydra + PyTorch Lightning."""

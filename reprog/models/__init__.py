@@ -1,0 +1,45 @@
+"""Classifier architectures. Every model takes [0, 1] images and normalizes them itself.
+
+Models are built from a plain spec (`build_model(**spec)`) looked up by name, so a victim's JSON
+sidecar can rebuild its architecture without importing anything the file names.
+"""
+
+from collections.abc import Callable, Sequence
+
+from torch import nn
+
+from reprog.errors import UserError
+from reprog.models.cifar_resnet import resnet18, resnet20, resnet56
+from reprog.models.normalize import Normalize
+from reprog.models.torchvision_model import torchvision_classifier
+from reprog.models.weights import load_weights
+
+CIFAR_ARCHS: dict[str, Callable[..., nn.Module]] = {
+    "resnet20": resnet20,
+    "resnet56": resnet56,
+    "resnet18": resnet18,
+}
+
+
+def build_model(
+    arch: str,
+    num_classes: int,
+    mean: Sequence[float],
+    std: Sequence[float],
+    name: str | None = None,
+    weights: str | None = None,
+) -> nn.Sequential:
+    """`Normalize(mean, std)` followed by the network: `arch` is a CIFAR net or `torchvision` + `name`."""
+    if arch == "torchvision":
+        net = torchvision_classifier(name or "", num_classes, weights)
+    elif arch in CIFAR_ARCHS:
+        net = CIFAR_ARCHS[arch](num_classes=num_classes)
+        if weights:
+            load_weights(net, weights)
+    else:
+        options = ", ".join([*CIFAR_ARCHS, "torchvision"])
+        raise UserError(f"unknown model.arch {arch!r}; choose one of: {options}")
+    return nn.Sequential(Normalize(mean, std), net)
+
+
+__all__ = ["build_model", "Normalize", "CIFAR_ARCHS", "resnet20", "resnet56", "resnet18"]

@@ -1,0 +1,30 @@
+"""Learning-rate schedules stepped once per optimizer step.
+
+Each factory takes the optimizer and the run's `total_steps` (which the LightningModule reads from
+`trainer.estimated_stepping_batches`), so configs stay `_partial_` and never hard-code a run length.
+"""
+
+import math
+
+from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
+
+
+def onecycle(optimizer: Optimizer, total_steps: int, pct_start: float = 0.25, div_factor: float = 25.0,
+             final_div_factor: float = 1e4) -> LRScheduler:
+    """Smith's one-cycle policy peaking at the optimizer's configured lr."""
+    max_lr = [g["lr"] for g in optimizer.param_groups]
+    return OneCycleLR(optimizer, max_lr, total_steps=total_steps, pct_start=pct_start, div_factor=div_factor,
+                      final_div_factor=final_div_factor, cycle_momentum=False)
+
+
+def cosine(optimizer: Optimizer, total_steps: int, warmup_steps: int = 0, min_factor: float = 0.0) -> LRScheduler:
+    """Linear warm-up, then cosine decay from the configured lr to `min_factor` times it."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        t = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * t))
+
+    return LambdaLR(optimizer, factor)

@@ -1,0 +1,58 @@
+"""train.py end to end: through the compose API, as a subprocess, and with fast_dev_run."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from conftest import ROOT, TINY_RUN, compose_train
+from reprog.models.export import load_victim
+from train import train
+
+
+def test_train_via_compose_writes_checkpoint_events_export_and_metrics(tmp_path, cifar_npz_dir):
+    cfg = compose_train(tmp_path, cifar_npz_dir, ["trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
+                                                  "trainer.limit_test_batches=1", "logger=many_loggers"])
+    metrics = train(cfg)
+    run = tmp_path / "run"
+    assert (run / "checkpoints" / "last.ckpt").is_file()
+    assert list((run / "tensorboard").glob("events.out.tfevents.*"))
+    assert (run / "csv" / "metrics.csv").is_file()
+    assert 0.0 <= metrics["test/acc"] <= 1.0 and "val/acc" in metrics
+    summary = json.loads((run / "metrics.json").read_text())
+    assert summary["status"] == "completed" and summary["metrics"]["test/acc"] == metrics["test/acc"]
+
+    # the checkpoint is the reprogramming stage's input: it loads with weights_only=True
+    ckpt = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    assert ckpt["hyper_parameters"]["model"]["arch"] == "resnet20"
+    from_ckpt, _ = load_victim(run / "checkpoints" / "last.ckpt")
+    from_export, _ = load_victim(run / "victim.safetensors")
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(from_ckpt.eval()(x), from_export.eval()(x))
+
+
+def test_fast_dev_run(tmp_path, cifar_npz_dir):
+    cfg = compose_train(tmp_path, cifar_npz_dir, ["trainer.fast_dev_run=true", "scheduler=cosine", "model=resnet56"])
+    assert "test/acc" in train(cfg)
+
+
+def test_train_py_as_a_subprocess(tmp_path, cifar_npz_dir):
+    run = tmp_path / "sub"
+    cmd = [sys.executable, "train.py", *TINY_RUN, "trainer.max_steps=2", "trainer.limit_val_batches=1",
+           "trainer.limit_test_batches=1", f"paths.data_dir={cifar_npz_dir}", f"hydra.run.dir={run}"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (run / "checkpoints" / "last.ckpt").is_file() and list((run / "tensorboard").glob("events.*"))
+    assert (run / ".hydra" / "config.yaml").is_file() and (run / "victim.safetensors").is_file()
+
+
+def test_a_tiny_model_overfits_a_small_batch(tmp_path, cifar_npz_dir):
+    cfg = compose_train(tmp_path, cifar_npz_dir, [
+        "trainer.overfit_batches=1", "trainer.max_epochs=60", "trainer.limit_val_batches=0", "test=false",
+        "data.augment=false", "optimizer=adam", "optimizer.lr=0.01", "~scheduler",
+        "logger=csv", "data.batch_size=16",
+    ])
+    metrics = train(cfg)
+    assert metrics["train/loss_step"] < 0.05, metrics

@@ -1,0 +1,66 @@
+"""Train any task chosen by config: `python train.py experiment=victim_cifar10 trainer.max_epochs=5`.
+
+Flow: seed -> datamodule -> task (a LightningModule) -> callbacks, loggers -> Trainer -> fit -> test
+-> export + metrics.json in the run directory. It knows nothing about what the task does.
+"""
+
+import logging
+import time
+from pathlib import Path
+
+import hydra
+import pytorch_lightning as pl
+from hydra.core.hydra_config import HydraConfig
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from reprog.cli import exit_on_user_error
+from reprog.errors import UserError
+from reprog.instantiators import instantiate_callbacks, instantiate_loggers
+from reprog.run_summary import plain_metrics, write_summary
+
+log = logging.getLogger("reprog")
+
+
+def train(cfg: DictConfig) -> dict[str, float | None]:
+    """Fit and test the configured task; returns the final metrics."""
+    start = time.perf_counter()
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    output_dir = Path(cfg.paths.output_dir)
+    datamodule: pl.LightningDataModule = instantiate(cfg.data)
+    module: pl.LightningModule = instantiate(cfg.task)
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer, callbacks=instantiate_callbacks(cfg.get("callbacks")), logger=instantiate_loggers(cfg.get("logger"))
+    )
+    ckpt_path = cfg.get("ckpt_path")
+    if ckpt_path and not Path(ckpt_path).is_file():
+        raise UserError(f"no checkpoint to resume from at {ckpt_path}; pass an existing .ckpt (e.g. <run>/checkpoints/last.ckpt)")
+
+    log.info("fitting %s on %s", type(module).__name__, type(datamodule).__name__)
+    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+    metrics = dict(trainer.callback_metrics)
+    if cfg.get("test"):
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "") if not trainer.fast_dev_run else ""
+        trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        metrics.update(trainer.callback_metrics)
+
+    metrics = plain_metrics(metrics)
+    if trainer.is_global_zero:
+        if cfg.get("export") and hasattr(module, "export"):
+            log.info("exported %s", module.export(output_dir))
+        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+        write_summary(output_dir / "metrics.json", status="completed", metrics=metrics,
+                      wall_time_s=round(time.perf_counter() - start, 2), overrides=overrides)
+    return metrics
+
+
+@hydra.main(version_base="1.3", config_path="conf", config_name="train.yaml")
+@exit_on_user_error
+def main(cfg: DictConfig) -> float | None:
+    metrics = train(cfg)
+    return metrics.get(cfg.get("optimized_metric") or "", None)
+
+
+if __name__ == "__main__":
+    main()
