@@ -1,0 +1,85 @@
+"""`ArraysDataModule`: a classification data set held in memory as uint8 tensors.
+
+Batches leave the DataLoader as uint8 and are augmented and scaled to [0, 1] after the transfer to
+the device (`on_after_batch_transfer`), so the copy is 4x smaller and the augmentation is batched.
+"""
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from reprog.data.arrays import load_arrays
+from reprog.data.augment import random_crop_flip, to_unit_range
+from reprog.errors import UserError
+
+
+class ArraysDataModule(pl.LightningDataModule):
+    """Train/val/test from array data set files; `val_size` images of train are held out with `split_seed`."""
+
+    def __init__(
+        self,
+        train_file: str | None = None,
+        test_file: str | None = None,
+        num_classes: int = 10,
+        mean: Sequence[float] = (0.5, 0.5, 0.5),
+        std: Sequence[float] = (0.5, 0.5, 0.5),
+        val_size: int = 5000,
+        split_seed: int = 0,
+        batch_size: int = 128,
+        eval_batch_size: int = 512,
+        num_workers: int = 0,
+        augment: bool = True,
+        crop_padding: int = 4,
+        flip: bool = True,
+    ) -> None:
+        super().__init__()
+        self.train_file, self.test_file = train_file, test_file
+        self.num_classes, self.mean, self.std = num_classes, list(mean), list(std)
+        self.val_size, self.split_seed = val_size, split_seed
+        self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
+        self.augment, self.crop_padding, self.flip = augment, crop_padding, flip
+        self.train_set = self.val_set = self.test_set = None
+
+    def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 (N, C, H, W) images and int64 labels of the train or test split."""
+        path = self.train_file if train else self.test_file
+        if not path:
+            raise UserError(f"data.{'train' if train else 'test'}_file is not set; point it at an .npz array data set")
+        return load_arrays(Path(path))
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.train_set is None and stage in (None, "fit", "validate"):
+            x, y = self.load_split(train=True)
+            if not 0 <= self.val_size < len(x):
+                raise UserError(f"data.val_size={self.val_size} must be in [0, {len(x)}) for {len(x)} train images")
+            perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.split_seed))
+            val, train = perm[: self.val_size], perm[self.val_size :]
+            self.train_set, self.val_set = TensorDataset(x[train], y[train]), TensorDataset(x[val], y[val])
+        if self.test_set is None and stage in (None, "test", "predict"):
+            self.test_set = TensorDataset(*self.load_split(train=False))
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader(self.train_set, self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+
+    def _loader(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
+                          persistent_workers=self.num_workers > 0)
+
+    def preprocess(self, batch: tuple[torch.Tensor, torch.Tensor], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        """uint8 batch -> [0, 1] floats, augmented when training. Usable without a Trainer."""
+        x, y = batch
+        if train and self.augment:
+            x = random_crop_flip(x, self.crop_padding, self.flip)
+        return to_unit_range(x), y
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        return self.preprocess(batch, train=self.trainer is not None and self.trainer.training)
