@@ -16,7 +16,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from reprog.cli import exit_on_user_error
 from reprog.errors import UserError
-from reprog.instantiators import instantiate_callbacks, instantiate_loggers
+from reprog.instantiators import instantiate_group
 from reprog.run_summary import plain_metrics, write_summary
 
 log = logging.getLogger("reprog")
@@ -31,7 +31,7 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
     datamodule: pl.LightningDataModule = instantiate(cfg.data)
     module: pl.LightningModule = instantiate(cfg.task)
     trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=instantiate_callbacks(cfg.get("callbacks")), logger=instantiate_loggers(cfg.get("logger"))
+        cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=instantiate_group(cfg.get("logger"))
     )
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path and not Path(ckpt_path).is_file():
@@ -40,6 +40,7 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
     log.info("fitting %s on %s", type(module).__name__, type(datamodule).__name__)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     metrics = dict(trainer.callback_metrics)
+    epochs, steps = trainer.current_epoch, trainer.global_step
     if cfg.get("test"):
         best = getattr(trainer.checkpoint_callback, "best_model_path", "") if not trainer.fast_dev_run else ""
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
@@ -50,7 +51,7 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
         if cfg.get("export") and hasattr(module, "export"):
             log.info("exported %s", module.export(output_dir))
         overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
-        write_summary(output_dir / "metrics.json", status="completed", metrics=metrics,
+        write_summary(output_dir / "metrics.json", status="completed", metrics=metrics, epochs=epochs, steps=steps,
                       wall_time_s=round(time.perf_counter() - start, 2), overrides=overrides)
     return metrics
 

@@ -1,14 +1,11 @@
 """Build the Trainer's callbacks and loggers from their config groups (one `_target_` node each)."""
 
-from omegaconf import DictConfig
+from typing import Any
+
 from hydra.utils import instantiate
-from pytorch_lightning import Callback
-from pytorch_lightning.loggers import Logger
+from omegaconf import DictConfig
 
 
-def instantiate_callbacks(cfg: DictConfig | None) -> list[Callback]:
-    return [instantiate(c) for c in (cfg or {}).values() if c and "_target_" in c]
-
-
-def instantiate_loggers(cfg: DictConfig | None) -> list[Logger]:
-    return [instantiate(c) for c in (cfg or {}).values() if c and "_target_" in c]
+def instantiate_group(cfg: DictConfig | None) -> list[Any]:
+    """Every `_target_` node of a group such as `callbacks` or `logger`; null entries are skipped."""
+    return [instantiate(node) for node in (cfg or {}).values() if node and "_target_" in node]

@@ -1,7 +1,8 @@
 """Learning-rate schedules stepped once per optimizer step.
 
-Each factory takes the optimizer and the run's `total_steps` (which the LightningModule reads from
-`trainer.estimated_stepping_batches`), so configs stay `_partial_` and never hard-code a run length.
+Every factory takes the optimizer, the run's `total_steps` and its `steps_per_epoch` (the
+LightningModule reads both from the trainer), so configs stay `_partial_` and never hard-code a run
+length.
 """
 
 import math
@@ -10,15 +11,16 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 
 
-def onecycle(optimizer: Optimizer, total_steps: int, pct_start: float = 0.25, div_factor: float = 25.0,
-             final_div_factor: float = 1e4) -> LRScheduler:
+def onecycle(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, pct_start: float = 0.25,
+             div_factor: float = 25.0, final_div_factor: float = 1e4) -> LRScheduler:
     """Smith's one-cycle policy peaking at the optimizer's configured lr."""
     max_lr = [g["lr"] for g in optimizer.param_groups]
     return OneCycleLR(optimizer, max_lr, total_steps=total_steps, pct_start=pct_start, div_factor=div_factor,
                       final_div_factor=final_div_factor, cycle_momentum=False)
 
 
-def cosine(optimizer: Optimizer, total_steps: int, warmup_steps: int = 0, min_factor: float = 0.0) -> LRScheduler:
+def cosine(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, warmup_steps: int = 0,
+           min_factor: float = 0.0) -> LRScheduler:
     """Linear warm-up, then cosine decay from the configured lr to `min_factor` times it."""
 
     def factor(step: int) -> float:
@@ -28,3 +30,10 @@ def cosine(optimizer: Optimizer, total_steps: int, warmup_steps: int = 0, min_fa
         return min_factor + (1 - min_factor) * 0.5 * (1 + math.cos(math.pi * t))
 
     return LambdaLR(optimizer, factor)
+
+
+def epoch_decay(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, gamma: float = 0.96,
+                every_epochs: int = 2) -> LRScheduler:
+    """The reprogramming paper's schedule: lr times `gamma` every `every_epochs` epochs."""
+    period = max(1, every_epochs * steps_per_epoch)
+    return LambdaLR(optimizer, lambda step: gamma ** (step // period))

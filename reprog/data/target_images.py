@@ -1,0 +1,45 @@
+"""`PlacedImagesDataModule`: small grey target images placed on the victim's canvas.
+
+Images are kept as uint8 (N, 1, size, size), already resized to the placement's size; each batch is
+scaled to [0, 1], replicated to the victim's channels and placed on an empty canvas on the device.
+"""
+
+import torch
+import torch.nn.functional as F
+
+from reprog.data.arrays_datamodule import ArraysDataModule
+from reprog.placement import Placement
+
+
+def resize(images: torch.Tensor, size: int) -> torch.Tensor:
+    """uint8 (N, 1, H, W) -> uint8 (N, 1, size, size), antialiased bilinear."""
+    if images.shape[-1] == size and images.shape[-2] == size:
+        return images
+    out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+    return out.round_().clamp_(0, 255).to(torch.uint8)
+
+
+def to_canvas(images: torch.Tensor, placement: Placement, channels: int = 3) -> torch.Tensor:
+    """uint8 (N, 1, size, size) -> float (N, channels, canvas, canvas) in [0, 1], on an empty canvas."""
+    return placement.place(images.float().div(255).expand(-1, channels, -1, -1))
+
+
+class PlacedImagesDataModule(ArraysDataModule):
+    """Base for target tasks: subclasses return (N, 1, H, W) uint8 images from `raw_split`."""
+
+    def __init__(self, digit_size: int = 28, position: list[int] | None = None, canvas_size: int = 32,
+                 channels: int = 3, num_classes: int = 10, val_size: int = 5000, **kwargs) -> None:
+        super().__init__(num_classes=num_classes, val_size=val_size, augment=False, **kwargs)
+        self.placement = Placement.make(canvas_size, digit_size, position)
+        self.channels = channels
+
+    def raw_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
+
+    def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = self.raw_split(train)
+        return resize(x, self.placement.size), y
+
+    def preprocess(self, batch: tuple[torch.Tensor, torch.Tensor], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        x, y = batch
+        return to_canvas(x, self.placement, self.channels), y

@@ -1,0 +1,71 @@
+"""`FrozenVictim`: the one place a victim is frozen.
+
+No parameter takes a gradient (autograd computes input gradients only), eval mode holds through
+every `.train()` call Lightning makes (so BatchNorm running statistics never move), and the
+checksum taken at freezing identifies the victim in a program's metadata.
+
+A frozen BatchNorm is a fixed affine map, so the victim computes with a copy whose BatchNorms are
+folded into the preceding convolutions (`torch.fx` fusion): program steps run ~1.3x faster on CPU.
+The original module, its state dict and its checksum are untouched.
+"""
+
+from typing import Any
+
+import torch
+from torch import nn
+from torch.fx.experimental.optimization import fuse
+
+from reprog.errors import UserError
+from reprog.models import build_model
+from reprog.models.export import load_victim, state_checksum
+
+
+class FrozenVictim(nn.Module):
+    def __init__(self, model: nn.Module, spec: dict[str, Any]) -> None:
+        super().__init__()
+        self.model = model.eval().requires_grad_(False)
+        self.spec = spec
+        self.sha256 = state_checksum(model)
+        self.train(False)
+        # not registered: it holds no state of its own, only a faster form of `model`
+        self.__dict__["compute"] = fold_batchnorm(self.model)
+
+    def train(self, mode: bool = True) -> "FrozenVictim":
+        # Lightning also restores modes by attribute (_ModuleMode), which is why we start in eval too
+        return super().train(False)
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.spec["num_classes"])
+
+    def _apply(self, fn, recurse: bool = True) -> "FrozenVictim":
+        super()._apply(fn, recurse)  # .to(device), .half(), channels_last, ...
+        if self.compute is not self.model:
+            self.compute._apply(fn, recurse)
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.compute(x)
+
+
+def fold_batchnorm(model: nn.Module) -> nn.Module:
+    """A copy of an eval-mode `model` with Conv+BatchNorm pairs fused; `model` itself if it cannot be traced."""
+    try:
+        return fuse(model.eval()).requires_grad_(False)
+    except Exception:  # e.g. data-dependent control flow: compute with the model as it is
+        return model
+
+
+def load_frozen_victim(ckpt_path: str | None, random_init: bool = False, model: dict[str, Any] | None = None,
+                       seed: int = 0) -> FrozenVictim:
+    """A trained victim from a .ckpt / .safetensors, or (the paper's control) `model` with random weights."""
+    if random_init:
+        if not model:
+            raise UserError("victim.random_init=true needs victim.model (the architecture spec)")
+        with torch.random.fork_rng():
+            torch.manual_seed(seed)
+            return FrozenVictim(build_model(**model), model)
+    if not ckpt_path:
+        raise UserError("victim.ckpt_path is not set; train a victim with `python train.py experiment=victim_cifar10` "
+                        "and pass victim.ckpt_path=<run>/victim.safetensors (or a .ckpt)")
+    return FrozenVictim(*load_victim(ckpt_path))

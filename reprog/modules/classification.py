@@ -1,0 +1,80 @@
+"""`ClassificationModule`: the loss, metrics and optimizer wiring every classification task shares.
+
+Subclasses define `forward` (images -> class logits) and may add `regularizer()` to the loss and
+narrow `trainable_parameters()`.
+"""
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from torch import nn
+from torchmetrics import MaxMetric, MeanMetric
+from torchmetrics.classification import MulticlassAccuracy
+
+from reprog.modules.optim import configure_optimizers
+
+Batch = tuple[torch.Tensor, torch.Tensor]
+
+
+class ClassificationModule(pl.LightningModule):
+    def __init__(
+        self,
+        num_classes: int,
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        label_smoothing: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
+        self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
+        for stage in ("train", "val", "test"):
+            setattr(self, f"{stage}_loss", MeanMetric())
+            setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
+        self.val_acc_best = MaxMetric()
+
+    def regularizer(self) -> torch.Tensor | None:
+        return None
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        return self.parameters()
+
+    def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss = self.criterion(logits, y)
+        reg = self.regularizer()
+        if reg is not None:
+            self.log("train/reg", reg, on_step=True, on_epoch=False)
+            loss = loss + reg
+        self.train_loss(loss)
+        self.train_acc(logits, y)
+        self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
+        self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
+        return loss
+
+    def evaluate(self, batch: Batch, stage: str) -> torch.Tensor:
+        x, y = batch
+        logits = self(x)
+        loss_metric, acc_metric = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_acc")
+        loss_metric(self.criterion(logits, y))
+        acc_metric(logits, y)
+        self.log(f"{stage}/loss", loss_metric, on_epoch=True)
+        self.log(f"{stage}/acc", acc_metric, on_epoch=True, prog_bar=True)
+        return logits
+
+    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self.evaluate(batch, "val")
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.val_acc_best(self.val_acc.compute())
+            self.log("val/acc_best", self.val_acc_best.compute(), prog_bar=True, sync_dist=True)
+
+    def test_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        return self.evaluate(batch, "test")
+
+    def configure_optimizers(self) -> dict[str, Any]:
+        return configure_optimizers(self.trainer, self.trainable_parameters(), self.optimizer_factory,
+                                    self.scheduler_factory)

@@ -1,0 +1,116 @@
+"""`ReprogramModule`: learn an adversarial program that turns a frozen victim into a target classifier.
+
+logits = h_g(f(program(x))), loss = CE(logits, y) + lam * ||W||^2; only the program is trained.
+The placement comes from the data module, so the program's mask and the digits always agree.
+"""
+
+import warnings
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+from torch import nn
+
+from reprog.errors import UserError
+from reprog.figures import image_grid
+from reprog.label_mapping import Frequency, LabelMap, build_label_map
+from reprog.models.frozen import load_frozen_victim
+from reprog.modules.classification import Batch, ClassificationModule
+from reprog.program import AdversarialProgram, build_program
+from reprog.program_io import save_program
+
+# the frozen victim is in eval mode on purpose
+warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
+
+
+class ReprogramModule(ClassificationModule):
+    def __init__(
+        self,
+        victim: dict[str, Any],
+        program: dict[str, Any],
+        mapping: dict[str, Any],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
+        num_classes: int = 10,
+        image_samples: int = 16,
+    ) -> None:
+        super().__init__(num_classes, optimizer, scheduler)
+        self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        self.victim = load_frozen_victim(**victim)
+        self.program_cfg = dict(program)
+        self.lam = float(self.program_cfg.pop("lam", 0.0))
+        self.mapping_cfg = dict(mapping)
+        self.program: AdversarialProgram | None = None
+        self.label_map: LabelMap | None = None
+        self.image_samples = image_samples
+        self._samples: Batch | None = None
+
+    # -- wiring ---------------------------------------------------------------------------------
+    def setup(self, stage: str) -> None:
+        if self.program is not None:
+            return
+        datamodule = self.trainer.datamodule
+        placement = getattr(datamodule, "placement", None)
+        if placement is None:
+            raise UserError(f"task=reprogram needs a data module with a placement (data=mnist_padded, "
+                            f"data=fashion_mnist_padded or data=counting), not {type(datamodule).__name__}")
+        self.program = build_program(placement=placement, channels=datamodule.channels, **self.program_cfg)
+        kwargs = {k: v for k, v in self.mapping_cfg.items() if k not in ("kind", "batches")}
+        self.label_map = build_label_map(self.mapping_cfg.get("kind", "first_k"), self.victim.num_classes,
+                                         self.hparams.num_classes, **kwargs)
+
+    def on_fit_start(self) -> None:
+        if self.mapping_cfg.get("kind") == "frequency" and self.global_step == 0:  # not when resuming
+            self.label_map = self.frequency_map(self.mapping_cfg.get("batches", 50)).to(self.device)
+
+    @torch.no_grad()
+    def frequency_map(self, batches: int) -> Frequency:
+        """Count the victim's predictions on the target training set (program at its start, P = 0)."""
+        dm = self.trainer.datamodule
+
+        def predictions():
+            for i, batch in enumerate(dm.train_dataloader()):
+                if i == batches:
+                    break
+                x, y = dm.preprocess([t.to(self.device) for t in batch], train=False)
+                yield self.victim(self.program(x)).argmax(1), y
+
+        counts = Frequency.count(predictions(), self.hparams.num_classes, self.victim.num_classes)
+        counts = self.trainer.strategy.reduce(counts.to(self.device), reduce_op="sum")  # one map on every rank
+        return Frequency(counts.cpu())
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        return self.program.parameters()
+
+    def regularizer(self) -> torch.Tensor | None:
+        return self.lam * self.program.regularizer() if self.lam else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.label_map(self.victim(self.program(x)))
+
+    # -- what the user sees ---------------------------------------------------------------------
+    def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        logits = super().validation_step(batch, batch_idx)
+        if batch_idx == 0:
+            self._samples = (batch[0][: self.image_samples], batch[1][: self.image_samples],
+                             logits[: self.image_samples].argmax(1))
+        return logits
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        tb = next((lg for lg in self.loggers if isinstance(lg, TensorBoardLogger)), None)
+        if tb is None or self.trainer.sanity_checking or not self.trainer.is_global_zero or self._samples is None:
+            return
+        x, y, pred = self._samples
+        with torch.no_grad():
+            x_adv = self.program(x).clamp(0, 1)
+        titles = [f"y={int(t)} pred={int(p)}" for t, p in zip(y, pred)]
+        tb.experiment.add_figure("val/x_adv", image_grid(x_adv, titles), self.global_step)
+        tb.experiment.add_image("program/P", self.program.render().clamp(0, 1), self.global_step)
+
+    def export(self, directory: str | Path) -> Path:
+        """Write `program.safetensors` + `program.json`: the whole result of a reprogramming run."""
+        return save_program(Path(directory) / "program.safetensors", self.program, self.label_map,
+                            {"sha256": self.victim.sha256, "model": self.victim.spec})

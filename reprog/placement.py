@@ -1,0 +1,68 @@
+"""Where a target image sits on the victim's canvas.
+
+One `Placement` is made by the data module and handed to the program, so the digit's location and
+the program's mask can never disagree.
+"""
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from reprog.errors import UserError
+
+
+@dataclass(frozen=True)
+class Placement:
+    """A `size` x `size` image on a `canvas` x `canvas` canvas, at (`top`, `left`); centred by default.
+
+    Centring is exact: the margins on either side differ by at most one pixel, for odd sizes too.
+    """
+
+    canvas: int
+    size: int
+    top: int | None = None
+    left: int | None = None
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.size <= self.canvas:
+            raise UserError(f"image size {self.size} does not fit a {self.canvas}x{self.canvas} canvas; "
+                            f"choose a size from 1 to {self.canvas} (e.g. data.digit_size=14)")
+        centre = (self.canvas - self.size) // 2
+        object.__setattr__(self, "top", centre if self.top is None else self.top)
+        object.__setattr__(self, "left", centre if self.left is None else self.left)
+        for name in ("top", "left"):
+            if not 0 <= getattr(self, name) <= self.canvas - self.size:
+                raise UserError(f"position {name}={getattr(self, name)} puts a {self.size}px image off the "
+                                f"{self.canvas}px canvas; use 0..{self.canvas - self.size}, or null to centre it")
+
+    @classmethod
+    def make(cls, canvas: int, size: int, position: Any = None) -> "Placement":
+        """From config values: `position` is null (centre) or `[top, left]`."""
+        if position is None:
+            return cls(canvas, size)
+        if len(position) != 2:
+            raise UserError(f"position must be null (centre) or [top, left], got {list(position)}")
+        return cls(canvas, size, int(position[0]), int(position[1]))
+
+    @property
+    def window(self) -> tuple[slice, slice]:
+        return slice(self.top, self.top + self.size), slice(self.left, self.left + self.size)
+
+    def mask(self) -> torch.Tensor:
+        """`M`: a (canvas, canvas) float tensor, 0 where the image sits and 1 elsewhere."""
+        m = torch.ones(self.canvas, self.canvas)
+        m[self.window] = 0
+        return m
+
+    def place(self, images: torch.Tensor) -> torch.Tensor:
+        """(N, C, size, size) images onto an empty (zero) canvas: (N, C, canvas, canvas)."""
+        if images.shape[-2:] != (self.size, self.size):
+            raise UserError(f"images are {tuple(images.shape[-2:])} but the placement expects "
+                            f"{self.size}x{self.size}; the data and the program disagree on the image size")
+        right, bottom = self.canvas - self.left - self.size, self.canvas - self.top - self.size
+        return F.pad(images, (self.left, right, self.top, bottom))
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)

@@ -1,0 +1,68 @@
+import pytest
+import torch
+
+from reprog.errors import UserError
+from reprog.placement import Placement
+from reprog.program import AdversarialProgram, ScaleProgram, build_program
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "sigmoid"])
+def test_the_program_never_writes_over_the_digit(nonlinearity):
+    p = Placement(32, 13)
+    program = AdversarialProgram(p, nonlinearity=nonlinearity)
+    torch.nn.init.normal_(program.W, std=3.0)
+    digits = torch.rand(4, 3, 13, 13)
+    x = p.place(digits)
+    x_adv = program(x)
+    assert torch.equal(x_adv[..., p.window[0], p.window[1]], digits)
+    outside = (x_adv - x)[:, :, p.mask().bool()]
+    assert outside.abs().gt(0).all()
+    if nonlinearity == "tanh":  # P = tanh(W * M) exactly, as in the paper
+        assert torch.allclose(program.perturbation(), torch.tanh(program.W * program.M))
+
+
+def test_unclamped_by_default_and_a_clamped_program_still_learns():
+    p = Placement(32, 14)
+    x = p.place(torch.rand(2, 3, 14, 14))
+    program = AdversarialProgram(p)
+    program.W.data.fill_(-2.0)
+    assert program(x).min() < 0  # the paper does not clamp
+    clamped = AdversarialProgram(p, clamp=True)  # W = 0 on a zero background: exactly the clamp's bound
+    out = clamped(x)
+    assert out.min() >= 0 and out.max() <= 1
+    out.sum().backward()
+    assert clamped.W.grad.abs().sum() > 0, "a straight-through clamp passes gradient at the bound"
+
+
+def test_scale_program_fills_the_canvas_and_learns_its_scale():
+    p = Placement(32, 32)
+    program = build_program("scale", p, per_channel=True, init_scale=2.0)
+    x = torch.rand(2, 3, 32, 32)
+    assert torch.allclose(program(x), (torch.tanh(2.0 * x) + 1) / 2)
+    program(x).sum().backward()
+    assert program.a.grad.shape == (3, 1, 1) and program.W.grad is not None
+    with pytest.raises(UserError, match="data.digit_size=32"):
+        ScaleProgram(Placement(32, 28))
+    with pytest.raises(UserError, match="expects inputs of shape"):
+        program(torch.rand(2, 3, 28, 28))
+
+
+def test_frozen_victim_computes_like_the_original_and_keeps_it_untouched():
+    from reprog.models import build_model
+    from reprog.models.export import state_checksum
+    from reprog.models.frozen import FrozenVictim
+
+    spec = {"arch": "resnet20", "num_classes": 10, "mean": [0.5] * 3, "std": [0.25] * 3}
+    model = build_model(**spec)
+    for m in model.modules():  # non-trivial running statistics, so the folding is really tested
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    victim = FrozenVictim(model, spec).train()
+    x = torch.rand(4, 3, 32, 32, requires_grad=True)
+    assert victim.compute is not victim.model and not victim.model.training
+    assert torch.allclose(victim(x), model.eval()(x), atol=1e-4)
+    victim(x).sum().backward()
+    assert x.grad.abs().sum() > 0 and all(p.grad is None for p in model.parameters())
+    assert state_checksum(model) == victim.sha256 and set(victim.state_dict()) == {f"model.{k}" for k in model.state_dict()}
+    assert victim.to(torch.float64)(x.double()).dtype == torch.float64, "the folded copy follows .to()"
