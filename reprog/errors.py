@@ -7,3 +7,9 @@ says what to do next.
 
 class UserError(Exception):
     """Bad input from the user, with a message that says how to fix it."""
+
+
+def brief(error: BaseException, limit: int = 300) -> str:
+    """`Type: message` on one line, for quoting a library's error inside a UserError."""
+    text = " ".join(str(error).split()) or repr(error)
+    return f"{type(error).__name__}: {text[:limit]}{'…' if len(text) > limit else ''}"

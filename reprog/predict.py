@@ -17,7 +17,7 @@ from omegaconf import OmegaConf
 from reprog.data.arrays import load_arrays
 from reprog.data.mnist import PaddedMNISTDataModule
 from reprog.data.target_images import resize, to_canvas
-from reprog.errors import UserError
+from reprog.errors import UserError, brief
 from reprog.models.frozen import load_frozen_victim
 from reprog.program_io import load_program
 
@@ -33,7 +33,7 @@ def read_images(images: str, data_dir: str) -> tuple[torch.Tensor, torch.Tensor 
         with np.load(images, allow_pickle=False) as f:
             x, y = f["x"], (f["y"] if "y" in f.files else None)
     except Exception as e:
-        raise UserError(f"cannot read images {images} ({type(e).__name__}: {e}); give an .npz with x uint8 "
+        raise UserError(f"cannot read images {images} ({brief(e)}); give an .npz with x uint8 "
                         "(N, H, W) or (N, H, W, 1) and optional labels y, or images=mnist") from e
     if x.dtype != np.uint8 or x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] != 1):
         raise UserError(f"images {images}: x is {x.dtype} {x.shape}; expected uint8 (N, H, W) or (N, H, W, 1)")

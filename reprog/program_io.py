@@ -13,7 +13,7 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from reprog.errors import UserError
+from reprog.errors import UserError, brief
 from reprog.label_mapping import LabelMap, restore
 from reprog.placement import Placement
 from reprog.program import AdversarialProgram, build_program
@@ -61,6 +61,6 @@ def load_program(path: str | Path) -> LoadedProgram:
     except UserError:
         raise
     except Exception as e:
-        raise UserError(f"cannot read program {path} ({type(e).__name__}: {e}); expected program.safetensors "
+        raise UserError(f"cannot read program {path} ({brief(e)}); expected program.safetensors "
                         "with its program.json beside it, as written by a reprogramming run") from e
     return LoadedProgram(program.eval(), label_map, meta)

@@ -51,3 +51,14 @@ def test_victim_export_round_trips_through_safetensors(tmp_path):
     assert torch.equal(loaded.eval()(x), model(x))
     with pytest.raises(UserError, match="no victim checkpoint at .*python train.py experiment=victim_cifar10"):
         load_victim(tmp_path / "nope.ckpt")
+
+
+def test_untrusted_victim_files_are_refused_without_running_code(tmp_path):
+    torch.save({"hyper_parameters": {"model": {}}, "state_dict": {}, "payload": print}, tmp_path / "evil.ckpt")
+    with pytest.raises(UserError, match="cannot read victim .*evil.ckpt"):
+        load_victim(tmp_path / "evil.ckpt")
+    spec = {"arch": "resnet20", "num_classes": 10, "mean": [0.5] * 3, "std": [0.25] * 3}
+    path = save_victim(build_model(**spec), spec, tmp_path / "victim")
+    path.with_suffix(".json").write_text('{"model": {"arch": "resnet20", "payload": "os.system"}}')
+    with pytest.raises(UserError, match="does not match its own model spec"):
+        load_victim(path)

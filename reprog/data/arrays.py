@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from reprog.errors import UserError
+from reprog.errors import UserError, brief
 
 FORMAT = "np.savez(path, x=uint8 array (N, H, W, C), y=int64 array (N,))"
 
@@ -28,7 +28,7 @@ def load_arrays(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     except UserError:
         raise
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as e:
-        raise UserError(f"corrupt array data set {path} ({type(e).__name__}: {e}); "
+        raise UserError(f"corrupt array data set {path} ({brief(e)}); "
                         f"re-create it with {FORMAT} or copy it again") from e
     if x.dtype != np.uint8 or x.ndim != 4:
         raise UserError(f"{path}: x is {x.dtype} with shape {x.shape}, expected uint8 (N, H, W, C)")

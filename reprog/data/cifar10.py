@@ -13,7 +13,7 @@ from torchvision.datasets import CIFAR10
 
 from reprog.data.arrays import load_arrays
 from reprog.data.arrays_datamodule import ArraysDataModule
-from reprog.errors import UserError
+from reprog.errors import UserError, brief
 
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
@@ -49,7 +49,7 @@ class CIFAR10DataModule(ArraysDataModule):
         try:
             CIFAR10(self.data_dir, train=True, download=True)
         except Exception as e:
-            raise UserError(f"could not download CIFAR-10 into {self.data_dir} ({type(e).__name__}: {e}); "
+            raise UserError(f"could not download CIFAR-10 into {self.data_dir} ({brief(e)}); "
                             f"put a copy at {where}, or point paths.data_dir (env REPROG_DATA_DIR) at one") from e
 
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -59,6 +59,6 @@ class CIFAR10DataModule(ArraysDataModule):
         try:
             ds = CIFAR10(self.data_dir, train=train, download=False)
         except RuntimeError as e:
-            raise UserError(f"CIFAR-10 at {self.data_dir / CIFAR10.base_folder} is incomplete or corrupt ({e}); "
+            raise UserError(f"CIFAR-10 at {self.data_dir / CIFAR10.base_folder} is incomplete or corrupt ({brief(e)}); "
                             "delete it and set data.download=true") from e
         return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)

@@ -12,7 +12,7 @@ import torch
 from torchvision.datasets import MNIST, FashionMNIST
 
 from reprog.data.target_images import PlacedImagesDataModule
-from reprog.errors import UserError
+from reprog.errors import UserError, brief
 
 
 class PaddedMNISTDataModule(PlacedImagesDataModule):
@@ -61,7 +61,7 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
         try:
             ds = self.dataset_class(root, train=train, download=fetch)
         except Exception as e:
-            raise UserError(f"could not read {self.name} under {root / self.name / 'raw'} ({type(e).__name__}: {e}); "
+            raise UserError(f"could not read {self.name} under {root / self.name / 'raw'} ({brief(e)}); "
                             "copy the four original files there again, or set data.download=true") from e
         return ds.data.unsqueeze(1), ds.targets.long()
 

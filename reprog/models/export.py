@@ -14,7 +14,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from reprog.errors import UserError
+from reprog.errors import UserError, brief
 from reprog.models import build_model
 
 TRAIN_HINT = "train one with `python train.py experiment=victim_cifar10`"
@@ -54,11 +54,11 @@ def load_victim(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
             spec = ckpt["hyper_parameters"]["model"]
             state = {k.removeprefix("model."): v for k, v in ckpt["state_dict"].items() if k.startswith("model.")}
     except Exception as e:
-        raise UserError(f"cannot read victim {path} ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else e!r}); "
+        raise UserError(f"cannot read victim {path} ({brief(e)}); "
                         f"expected a VictimModule .ckpt or a .safetensors export with its .json; {TRAIN_HINT}") from e
-    model = build_model(**spec)
     try:
+        model = build_model(**spec)
         model.load_state_dict(state)
-    except RuntimeError as e:
-        raise UserError(f"victim {path} does not match its own model spec {spec}: {str(e).splitlines()[0]}") from e
+    except (TypeError, RuntimeError) as e:
+        raise UserError(f"victim {path} does not match its own model spec {spec} ({brief(e)})") from e
     return model, spec

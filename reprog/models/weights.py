@@ -6,7 +6,7 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from reprog.errors import UserError
+from reprog.errors import UserError, brief
 
 
 def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
@@ -18,7 +18,7 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
         state = load_file(path) if path.suffix == ".safetensors" else torch.load(path, "cpu", weights_only=True)
     except Exception as e:
         raise UserError(
-            f"cannot read weights file {path} ({type(e).__name__}: {str(e).splitlines()[0]}); it must be "
+            f"cannot read weights file {path} ({brief(e)}); it must be "
             ".safetensors or a plain state_dict saved with torch.save"
         ) from e
     if isinstance(state, dict) and isinstance(state.get("state_dict"), dict):
@@ -33,6 +33,5 @@ def load_weights(net: nn.Module, path: str | Path) -> nn.Module:
     try:
         net.load_state_dict(load_weights_file(path))
     except RuntimeError as e:
-        first = str(e).splitlines()[0] + " " + (str(e).splitlines()[1].strip() if "\n" in str(e) else "")
-        raise UserError(f"weights file {path} does not fit this architecture: {first.strip()}") from e
+        raise UserError(f"weights file {path} does not fit this architecture ({brief(e)})") from e
     return net
