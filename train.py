@@ -10,14 +10,13 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
-from hydra.core.hydra_config import HydraConfig
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from reprog.cli import exit_on_user_error
 from reprog.errors import UserError
 from reprog.instantiators import instantiate_group
-from reprog.run_summary import plain_metrics, write_summary
+from reprog.run_summary import job_overrides, plain_metrics, write_summary
 
 log = logging.getLogger("reprog")
 
@@ -28,6 +27,7 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     output_dir = Path(cfg.paths.output_dir)
+    write_summary(output_dir / "metrics.json", status="running", overrides=job_overrides())
     datamodule: pl.LightningDataModule = instantiate(cfg.data)
     module: pl.LightningModule = instantiate(cfg.task)
     trainer: pl.Trainer = instantiate(
@@ -50,9 +50,8 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
     if trainer.is_global_zero:
         if cfg.get("export") and hasattr(module, "export"):
             log.info("exported %s", module.export(output_dir))
-        overrides = list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
         write_summary(output_dir / "metrics.json", status="completed", metrics=metrics, epochs=epochs, steps=steps,
-                      wall_time_s=round(time.perf_counter() - start, 2), overrides=overrides)
+                      wall_time_s=round(time.perf_counter() - start, 2), overrides=job_overrides())
     return metrics
 
 

@@ -1,7 +1,8 @@
 """Turn bad input into one clear line on stderr and a non-zero exit, never a traceback wall.
 
 Set HYDRA_FULL_ERROR=1 to get the full traceback instead. In a multirun the error is re-raised so
-that Hydra marks just that job as failed and the sweep goes on.
+that Hydra marks just that job as failed and the sweep goes on. Any failure is also recorded in the
+job's `metrics.json` (status "failed" and the message), so a sweep report keeps it.
 """
 
 import functools
@@ -16,6 +17,7 @@ from hydra.types import RunMode
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from reprog.errors import UserError
+from reprog.run_summary import record_failure
 
 log = logging.getLogger("reprog")
 
@@ -39,7 +41,10 @@ def exit_on_user_error(task: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return task(*args, **kwargs)
-        except USER_ERRORS as e:
+        except Exception as e:
+            record_failure(one_line(e))
+            if not isinstance(e, USER_ERRORS):
+                raise
             if os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
             message = one_line(e)

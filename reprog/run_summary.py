@@ -1,4 +1,8 @@
-"""`metrics.json`: what one run (or one multirun job) leaves behind for reports and scripts."""
+"""`metrics.json`: what one run (or one multirun job) leaves behind for reports and scripts.
+
+Its `status` is "running" from the start, then "completed" or "failed" (with the error), so a job
+that was killed is still visible as unfinished.
+"""
 
 import json
 import math
@@ -7,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from pytorch_lightning.utilities import rank_zero_only
 
 
 def plain_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -18,8 +23,24 @@ def plain_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
+@rank_zero_only
 def write_summary(path: str | Path, **fields: Any) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(fields, indent=2, default=str) + "\n")
     return path
+
+
+def job_overrides() -> list[str]:
+    from hydra.core.hydra_config import HydraConfig
+
+    return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
+
+
+def record_failure(message: str) -> None:
+    """Mark the current Hydra job's `metrics.json` as failed, keeping the error message."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if HydraConfig.initialized() and HydraConfig.get().runtime.output_dir:
+        write_summary(Path(HydraConfig.get().runtime.output_dir) / "metrics.json", status="failed", error=message,
+                      overrides=job_overrides())

@@ -1,0 +1,34 @@
+"""Real Hydra multiruns: failure isolation and the sweep report."""
+
+import json
+import subprocess
+import sys
+
+from conftest import ROOT, TINY_RUN
+
+
+def test_a_failed_job_keeps_the_others_and_the_report_lists_every_job(tmp_path, mnist_dir, victim_file):
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "train.py", "-m", "experiment=reprogram_mnist", f"victim.ckpt_path={victim_file}",
+           "data.digit_size=14,40", "optimizer.lr=0.01,0.1", *TINY_RUN, "trainer.fast_dev_run=true",
+           f"paths.data_dir={mnist_dir}", f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0, "a sweep with a failed job exits non-zero"
+
+    summaries = {d.name: json.loads((d / "metrics.json").read_text()) for d in sweep.iterdir() if d.is_dir()}
+    assert sorted(summaries) == ["0", "1", "2", "3"]
+    done = [s for s in summaries.values() if s["status"] == "completed"]
+    failed = [s for s in summaries.values() if s["status"] == "failed"]
+    assert len(done) == 2 and all("data.digit_size=14" in s["overrides"] for s in done)
+    assert len(failed) == 2 and all("image size 40 does not fit" in s["error"] for s in failed)
+    assert all((sweep / name / "program.safetensors").is_file() for name, s in summaries.items() if s in done)
+
+    (sweep / "4" / ".hydra").mkdir(parents=True)  # a job that was killed before it wrote anything
+    (sweep / "4" / ".hydra" / "overrides.yaml").write_text("- data.digit_size=10\n- optimizer.lr=0.1\n")
+    report = subprocess.run([sys.executable, "-m", "reprog.report", str(sweep)], cwd=ROOT, capture_output=True,
+                            text=True, timeout=120)
+    assert report.returncode == 0, report.stderr
+    md = (sweep / "report.md").read_text()
+    assert md.count("| completed |") == 2 and md.count("| failed |") == 2 and md.count("| unfinished |") == 1
+    assert "image size 40 does not fit" in md and "victim.ckpt_path" not in md
+    assert (sweep / "report.csv").read_text().count("\n") == 6 and (sweep / "report.png").stat().st_size > 1000
