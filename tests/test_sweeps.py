@@ -32,3 +32,19 @@ def test_a_failed_job_keeps_the_others_and_the_report_lists_every_job(tmp_path, 
     assert md.count("| completed |") == 2 and md.count("| failed |") == 2 and md.count("| unfinished |") == 1
     assert "image size 40 does not fit" in md and "victim.ckpt_path" not in md
     assert (sweep / "report.csv").read_text().count("\n") == 6 and (sweep / "report.png").stat().st_size > 1000
+
+
+def test_the_study_is_one_experiment_and_its_grid_can_be_narrowed(tmp_path, mnist_dir, victim_file):
+    from conftest import compose_train
+
+    cfg = compose_train(tmp_path, mnist_dir, ["experiment=sweep_digit_size", f"victim.ckpt_path={victim_file}"])
+    assert dict(cfg.hydra.sweeper.params) == {"data.digit_size": "28,24,20,14,10,7", "optimizer.lr": "0.01,0.1"}
+    sweep = tmp_path / "sweep"
+    cmd = [sys.executable, "train.py", "-m", "experiment=sweep_digit_size", f"victim.ckpt_path={victim_file}",
+           "data.digit_size=10", *TINY_RUN, "trainer.fast_dev_run=true", f"paths.data_dir={mnist_dir}",
+           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    jobs = [json.loads((d / "metrics.json").read_text())["overrides"] for d in sweep.iterdir() if d.is_dir()]
+    assert len(jobs) == 2 and all("data.digit_size=10" in o for o in jobs)
+    assert sorted(o for job in jobs for o in job if o.startswith("optimizer.lr=")) == ["optimizer.lr=0.01", "optimizer.lr=0.1"]
