@@ -11,7 +11,8 @@ from pathlib import Path
 import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
+from pytorch_lightning.loggers import TensorBoardLogger
 
 from reprog.cli import exit_on_user_error
 from reprog.errors import UserError
@@ -47,6 +48,10 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
         metrics.update(trainer.callback_metrics)
 
     metrics = plain_metrics(metrics)
+    hparams = {"seed": cfg.get("seed"), **dict(o.split("=", 1) for o in job_overrides() if "=" in o)}
+    for logger in trainer.loggers:  # TensorBoard's HParams view: this job's settings beside its results
+        if isinstance(logger, TensorBoardLogger):
+            logger.log_hyperparams(hparams, {k: v for k, v in metrics.items() if v is not None})
     if trainer.is_global_zero:
         if cfg.get("export") and hasattr(module, "export"):
             log.info("exported %s", module.export(output_dir))

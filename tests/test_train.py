@@ -20,6 +20,16 @@ def test_train_via_compose_writes_checkpoint_events_export_and_metrics(tmp_path,
     assert (run / "checkpoints" / "last.ckpt").is_file()
     assert list((run / "tensorboard").glob("events.out.tfevents.*"))
     assert (run / "csv" / "metrics.csv").is_file()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    def hparams_tags(events) -> dict:
+        try:
+            return EventAccumulator(str(events)).Reload().PluginTagToContent("hparams")
+        except KeyError:  # an event file without HParams summaries
+            return {}
+
+    tags = [hparams_tags(f) for f in (run / "tensorboard").glob("events*")]
+    assert any("_hparams_/session_start_info" in t for t in tags), "HParams view: settings beside final metrics"
     assert 0.0 <= metrics["test/acc"] <= 1.0 and "val/acc" in metrics
     summary = json.loads((run / "metrics.json").read_text())
     assert summary["status"] == "completed" and summary["metrics"]["test/acc"] == metrics["test/acc"]
