@@ -48,3 +48,18 @@ def test_the_study_is_one_experiment_and_its_grid_can_be_narrowed(tmp_path, mnis
     jobs = [json.loads((d / "metrics.json").read_text())["overrides"] for d in sweep.iterdir() if d.is_dir()]
     assert len(jobs) == 2 and all("data.digit_size=10" in o for o in jobs)
     assert sorted(o for job in jobs for o in job if o.startswith("optimizer.lr=")) == ["optimizer.lr=0.01", "optimizer.lr=0.1"]
+
+
+def test_optuna_search_runs_two_trials_and_reports_the_best(tmp_path, mnist_dir, victim_file):
+    import yaml
+
+    sweep = tmp_path / "optuna"
+    cmd = [sys.executable, "train.py", "-m", "hparams_search=reprogram_optuna", "experiment=reprogram_mnist",
+           f"victim.ckpt_path={victim_file}", "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2",
+           *TINY_RUN, "trainer.fast_dev_run=true", f"paths.data_dir={mnist_dir}",
+           f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    best = yaml.safe_load((sweep / "optimization_results.yaml").read_text())
+    assert set(best["best_params"]) == {"optimizer.lr", "program.lam", "data.digit_size"}
+    assert 0.0 <= best["best_value"] <= 1.0 and len(list(sweep.glob("*/metrics.json"))) == 2
