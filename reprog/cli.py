@@ -42,12 +42,10 @@ def exit_on_user_error(task: Callable[..., Any]) -> Callable[..., Any]:
         try:
             return task(*args, **kwargs)
         except Exception as e:
-            record_failure(one_line(e))
-            if not isinstance(e, USER_ERRORS):
-                raise
-            if os.environ.get("HYDRA_FULL_ERROR") == "1":
-                raise
             message = one_line(e)
+            record_failure(message)
+            if not isinstance(e, USER_ERRORS) or os.environ.get("HYDRA_FULL_ERROR") == "1":
+                raise
             log.error(message)
             if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
                 raise

@@ -79,8 +79,9 @@ class ScaleProgram(AdversarialProgram):
         if placement.size != placement.canvas:
             raise UserError(f"program=scale needs the target image to fill the canvas; set data.digit_size="
                             f"{placement.canvas} (it is {placement.size})")
-        if nonlinearity != "tanh":
-            raise UserError("program=scale is defined with tanh; drop the program.nonlinearity override")
+        if nonlinearity != "tanh" or clamp:
+            raise UserError("program=scale is defined with tanh and already lies in [0, 1]; "
+                            "drop the program.nonlinearity / program.clamp override")
         super().__init__(placement, channels, "tanh", clamp=False)
         self.per_channel = per_channel
         self.a = nn.Parameter(torch.full((channels if per_channel else 1, 1, 1), float(init_scale)))

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from hydra.core.hydra_config import HydraConfig
 from pytorch_lightning.utilities import rank_zero_only
 
 
@@ -32,15 +33,11 @@ def write_summary(path: str | Path, **fields: Any) -> Path:
 
 
 def job_overrides() -> list[str]:
-    from hydra.core.hydra_config import HydraConfig
-
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
 def record_failure(message: str) -> None:
     """Mark the current Hydra job's `metrics.json` as failed, keeping the error message."""
-    from hydra.core.hydra_config import HydraConfig
-
     if HydraConfig.initialized() and HydraConfig.get().runtime.output_dir:
         write_summary(Path(HydraConfig.get().runtime.output_dir) / "metrics.json", status="failed", error=message,
                       overrides=job_overrides())
