@@ -12,9 +12,11 @@ import hydra
 import pytorch_lightning as pl
 from hydra.utils import instantiate
 from omegaconf import DictConfig
+from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from reprog.cli import exit_on_user_error
+from reprog.ddp import ddp_job_scope
 from reprog.errors import UserError
 from reprog.instantiators import instantiate_group
 from reprog.run_summary import job_overrides, plain_metrics, write_summary
@@ -31,9 +33,10 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
     write_summary(output_dir / "metrics.json", status="running", overrides=job_overrides())
     datamodule: pl.LightningDataModule = instantiate(cfg.data)
     module: pl.LightningModule = instantiate(cfg.task)
-    trainer: pl.Trainer = instantiate(
-        cfg.trainer, callbacks=instantiate_group(cfg.get("callbacks")), logger=instantiate_group(cfg.get("logger"))
-    )
+    callbacks = instantiate_group(cfg.get("callbacks"))
+    if not cfg.trainer.get("enable_progress_bar", True):  # the override wins over the default RichProgressBar
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_group(cfg.get("logger")))
     ckpt_path = cfg.get("ckpt_path")
     if ckpt_path and not Path(ckpt_path).is_file():
         raise UserError(f"no checkpoint to resume from at {ckpt_path}; pass an existing .ckpt (e.g. <run>/checkpoints/last.ckpt)")
@@ -55,15 +58,18 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
     if trainer.is_global_zero:
         if cfg.get("export") and hasattr(module, "export"):
             log.info("exported %s", module.export(output_dir))
-        write_summary(output_dir / "metrics.json", status="completed", metrics=metrics, epochs=epochs, steps=steps,
-                      wall_time_s=round(time.perf_counter() - start, 2), overrides=job_overrides())
+        summary = write_summary(output_dir / "metrics.json", status="completed", metrics=metrics, epochs=epochs,
+                                steps=steps, wall_time_s=round(time.perf_counter() - start, 2),
+                                overrides=job_overrides(), world_size=trainer.world_size)
+        log.info("results in %s", summary)
     return metrics
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train.yaml")
 @exit_on_user_error
 def main(cfg: DictConfig) -> float | None:
-    metrics = train(cfg)
+    with ddp_job_scope():
+        metrics = train(cfg)
     return metrics.get(cfg.get("optimized_metric") or "", None)
 
 

@@ -112,5 +112,8 @@ class ReprogramModule(ClassificationModule):
 
     def export(self, directory: str | Path) -> Path:
         """Write `program.safetensors` + `program.json`: the whole result of a reprogramming run."""
+        if self.program is None:  # built in setup(), which ddp_spawn/ddp_fork run only in their workers
+            raise UserError("no program to export: with ddp_spawn or ddp_fork it stays in the worker processes; "
+                            "use trainer.strategy=ddp (the default of trainer=ddp)")
         return save_program(Path(directory) / "program.safetensors", self.program, self.label_map,
                             {"sha256": self.victim.sha256, "model": self.victim.spec})
