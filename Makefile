@@ -11,6 +11,9 @@ export REPROG_DATA_DIR
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt -e ".[dev]"
+	# the reference our attacks are checked against; --no-deps: its requests~=2.25 pin (unused by the
+	# attacks) would force idna < 3, which the rest of the stack does not accept
+	$(BIN)/pip install -q --no-deps -c constraints.txt torchattacks
 	touch $@
 
 install: $(VENV)/.installed

@@ -1,6 +1,6 @@
 """Train any task chosen by config: `python train.py experiment=victim_cifar10 trainer.max_epochs=5`.
 
-Flow: seed -> datamodule -> task (a LightningModule) -> callbacks, loggers -> Trainer -> fit -> test
+Flow: seed -> datamodule -> task (a LightningModule) -> callbacks, loggers -> Trainer -> fit (train=true) -> test
 -> export + metrics.json in the run directory. It knows nothing about what the task does.
 """
 
@@ -41,12 +41,15 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
     if ckpt_path and not Path(ckpt_path).is_file():
         raise UserError(f"no checkpoint to resume from at {ckpt_path}; pass an existing .ckpt (e.g. <run>/checkpoints/last.ckpt)")
 
-    log.info("fitting %s on %s", type(module).__name__, type(datamodule).__name__)
-    trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
-    metrics = dict(trainer.callback_metrics)
-    epochs, steps = trainer.current_epoch, trainer.global_step
+    fit = cfg.get("train", True)
+    metrics, epochs, steps = {}, 0, 0
+    if fit:
+        log.info("fitting %s on %s", type(module).__name__, type(datamodule).__name__)
+        trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
+        metrics = dict(trainer.callback_metrics)
+        epochs, steps = trainer.current_epoch, trainer.global_step
     if cfg.get("test"):
-        best = getattr(trainer.checkpoint_callback, "best_model_path", "") if not trainer.fast_dev_run else ""
+        best = getattr(trainer.checkpoint_callback, "best_model_path", "") if fit and not trainer.fast_dev_run else ""
         trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
         metrics.update(trainer.callback_metrics)
 

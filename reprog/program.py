@@ -98,7 +98,34 @@ class ScaleProgram(AdversarialProgram):
         return {**super().config(), "per_channel": self.per_channel}
 
 
-FAMILIES: dict[str, type[AdversarialProgram]] = {"masked": AdversarialProgram, "scale": ScaleProgram}
+class UniversalPerturbation(AdversarialProgram):
+    """One perturbation for every input (Moosavi-Dezfooli et al., 2017), learned by gradient like a program.
+
+    `X_adv = clamp(X + eps * tanh(W), 0, 1)` over the whole image: inside the L-inf eps-ball by construction.
+    """
+
+    family = "universal"
+
+    def __init__(self, placement: Placement, channels: int = 3, eps: float = 8 / 255) -> None:
+        if placement.size != placement.canvas:
+            raise UserError("a universal perturbation covers the whole image; its placement must fill the canvas")
+        super().__init__(placement, channels, "tanh", clamp=True)
+        self.eps = eps
+        self.M.fill_(1.0)
+
+    def perturbation(self) -> torch.Tensor:
+        return self.eps * torch.tanh(self.W)
+
+    def render(self) -> torch.Tensor:
+        return (torch.tanh(self.W).detach() + 1) / 2  # amplified to the full range for viewing
+
+    def config(self) -> dict[str, Any]:
+        return {"family": self.family, "placement": self.placement.to_dict(), "channels": self.channels,
+                "eps": self.eps}
+
+
+FAMILIES: dict[str, type[AdversarialProgram]] = {"masked": AdversarialProgram, "scale": ScaleProgram,
+                                                 "universal": UniversalPerturbation}
 
 
 def build_program(family: str, placement: Placement, **kwargs: Any) -> AdversarialProgram:

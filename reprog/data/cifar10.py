@@ -17,9 +17,12 @@ from reprog.errors import UserError, brief
 
 MEAN = (0.4914, 0.4822, 0.4465)
 STD = (0.2470, 0.2435, 0.2616)
+CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 
 class CIFAR10DataModule(ArraysDataModule):
+    class_names = CLASSES
+
     def __init__(self, data_dir: str = "data", download: bool = True, **kwargs) -> None:
         kwargs = {"num_classes": 10, "mean": MEAN, "std": STD, **kwargs}
         super().__init__(**kwargs)

@@ -1,6 +1,8 @@
 """`VictimModule`: trains a classifier that later serves as the frozen victim.
 
-Only plain values go into its hyperparameters, so its checkpoints load with `weights_only=True`.
+With `adv_training` it trains on adversarial examples crafted against itself each step (the attack
+from `reprog.attacks`, in train mode as Madry et al. and Wong et al. craft them). Only plain values go
+into its hyperparameters, so its checkpoints load with `weights_only=True`.
 """
 
 from collections.abc import Callable
@@ -9,6 +11,7 @@ from typing import Any
 
 import torch
 
+from reprog.attacks import Attack, build_attack
 from reprog.models import build_model
 from reprog.models.export import save_victim
 from reprog.modules.classification import ClassificationModule
@@ -21,10 +24,23 @@ class VictimModule(ClassificationModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         label_smoothing: float = 0.0,
+        adv_training: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(model["num_classes"], optimizer, scheduler, label_smoothing)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.model = build_model(**model)
+        self.adversary: Attack | None = None
+        if adv_training and adv_training.get("kind", "none") != "none":
+            settings = {k: v for k, v in adv_training.items() if k != "kind"}
+            self.adversary = build_attack(adv_training.get("attack", "pgd"), self.model,
+                                          **{k: v for k, v in settings.items() if k != "attack"})
+            self.adversary.eval_mode = False
+
+    def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        if self.adversary is not None:
+            x, y = batch
+            batch = (self.adversary(x, y), y)
+        return super().training_step(batch, batch_idx)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)

@@ -1,0 +1,36 @@
+"""Adversarial attacks in [0, 1] pixel space, torchattacks style: `x_adv = attack(images, labels)`.
+
+They need only a model (normalization inside it) and work without Lightning or Hydra.
+"""
+
+from typing import Any
+
+from torch import nn
+
+from reprog.attacks.attack import Attack
+from reprog.attacks.fgsm import FGSM
+from reprog.attacks.iterative_targeted import IterativeTargeted
+from reprog.attacks.oracle import LabelOracle, QueryBudgetExceeded
+from reprog.attacks.pgd import PGD
+from reprog.attacks.substitute import SubstituteAttack
+from reprog.attacks.universal import Universal
+
+ATTACKS: dict[str, type[Attack]] = {"fgsm": FGSM, "pgd": PGD, "iterative_targeted": IterativeTargeted,
+                                    "universal": Universal}
+
+
+def pixel_units(settings: dict[str, Any]) -> dict[str, Any]:
+    """Config values in 1/255 units to [0, 1] pixels: `eps_255: 8` becomes `eps: 8 / 255`."""
+    return {k.removesuffix("_255"): (v / 255 if k.endswith("_255") and v is not None else v)
+            for k, v in settings.items()}
+
+
+def build_attack(kind: str, model: nn.Module, **settings: Any) -> Attack:
+    """An attack by name; settings may use 1/255 units (`eps_255`, `alpha_255`)."""
+    if kind not in ATTACKS:
+        raise ValueError(f"unknown attack {kind!r}; choose one of {sorted(ATTACKS)}")
+    return ATTACKS[kind](model, **pixel_units(settings))
+
+
+__all__ = ["ATTACKS", "FGSM", "PGD", "Attack", "IterativeTargeted", "LabelOracle", "QueryBudgetExceeded",
+           "SubstituteAttack", "Universal", "build_attack", "pixel_units"]

@@ -1,0 +1,65 @@
+"""`Attack`: the torchattacks-style call, `x_adv = attack(images, labels)`, in [0, 1] pixel space.
+
+Normalization lives inside the model, so an attack sees and returns plain pixels. The model is put
+in eval mode for the attack and given back in the mode it had; its parameters get no gradients.
+"""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from reprog.attacks.targets import pick_targets
+
+
+class Attack:
+    name = "attack"
+    eval_mode = True  # craft with BatchNorm in eval mode; adversarial training crafts in train mode
+
+    def __init__(self, model: nn.Module, target: int | str | None = None, seed: int | None = None) -> None:
+        self.model, self.target = model, target
+        self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    @property
+    def targeted(self) -> bool:
+        return self.target is not None
+
+    def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        was_training = self.model.training
+        self.model.train(was_training and not self.eval_mode)
+        try:
+            with torch.inference_mode(False), torch.enable_grad():
+                images, labels = images.detach().clone(), labels.detach().clone()
+                self.last_goal = self.goal(images, labels)  # the true labels, or the targets
+                return self.perturb(images, self.last_goal).detach()
+        finally:
+            self.model.train(was_training)
+
+    def goal(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """The labels to move away from (untargeted) or towards (targeted)."""
+        if not self.targeted:
+            return labels
+        with torch.no_grad():
+            logits = self.model(images)
+        return pick_targets(self.target, logits, labels, self.generator)
+
+    def loss(self, logits: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        """Per-sample loss to ascend: CE of the true label, or minus CE of the target."""
+        ce = F.cross_entropy(logits, goal, reduction="none")
+        return -ce if self.targeted else ce
+
+    def succeeded(self, logits: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        pred = logits.argmax(1)
+        return pred == goal if self.targeted else pred != goal
+
+    def input_grad(self, x: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient of the summed loss w.r.t. the input, and the logits it was taken at."""
+        x = x.detach().requires_grad_(True)
+        logits = self.model(x)
+        (grad,) = torch.autograd.grad(self.loss(logits, goal).sum(), x)
+        return grad, logits.detach()
+
+    def perturb(self, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(target={self.target})"

@@ -1,0 +1,19 @@
+"""FGSM (Goodfellow et al., 2015): one signed-gradient step of size eps."""
+
+import torch
+from torch import nn
+
+from reprog.attacks.attack import Attack
+
+
+class FGSM(Attack):
+    name = "fgsm"
+
+    def __init__(self, model: nn.Module, eps: float = 8 / 255, target: int | str | None = None,
+                 seed: int | None = None) -> None:
+        super().__init__(model, target, seed)
+        self.eps = eps
+
+    def perturb(self, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        grad, _ = self.input_grad(images, goal)
+        return (images + self.eps * grad.sign()).clamp(0, 1)

@@ -1,0 +1,54 @@
+"""The robustness evaluation task and adversarial training, through train.py on synthetic CIFAR files."""
+
+import json
+
+import pytest
+import torch
+from hydra.utils import instantiate
+
+from conftest import compose_train, write_cifar_npz
+from reprog.attacks import PGD
+from train import train
+
+TINY_ATTACKS = ["trainer.limit_test_batches=1", "data.eval_batch_size=16", "task.fit_size=32",
+                "task.attacks.pgd10.steps=2", "task.attacks.pgd_l2.steps=2", "task.attacks.iterative_targeted.max_steps=3",
+                "task.attacks.universal.epochs=1", "task.attacks.universal_to_0.epochs=1",
+                "task.attacks.substitute.seed_size=16", "task.attacks.substitute.rounds=1",
+                "task.attacks.substitute.epochs=1"]
+
+
+def test_attack_task_reports_every_attack_and_eps(tmp_path, victim_file):
+    data = write_cifar_npz(tmp_path / "cifar", 200, 100)
+    cfg = compose_train(tmp_path, data, ["experiment=attack_all", f"victim.ckpt_path={victim_file}", *TINY_ATTACKS])
+    metrics = train(cfg)
+
+    runs = ["pgd10_eps2", "pgd10_eps4", "pgd10_eps8", "fgsm_eps8", "pgd_l2_eps0p25", "pgd_l2_eps0p5",
+            "iterative_targeted_eps16", "universal_eps8", "universal_eps16", "universal_to_0_eps16",
+            "substitute_eps8", "substitute_eps16"]
+    for run in runs:
+        assert 0 <= metrics[f"test/{run}/robust_acc"] <= 1
+    assert metrics["test/pgd10_eps8/linf"] <= 8 / 255 + 1e-6 and metrics["test/pgd_l2_eps0p5/l2"] <= 0.5 + 1e-5
+    assert metrics["test/universal_eps16/linf"] <= 16 / 255 + 1e-6
+    assert metrics["test/substitute/queries"] == 16 * 2  # seed set + one round of augmentation
+    assert metrics["test/pgd10_eps8/robust_acc"] <= metrics["test/clean_acc"]
+
+    run_dir = tmp_path / "run"
+    summary = json.loads((run_dir / "metrics.json").read_text())
+    assert summary["status"] == "completed" and "test/fgsm_eps8/success" in summary["metrics"]
+    assert (run_dir / "adversarial_examples.png").stat().st_size > 10_000
+    assert not (run_dir / "checkpoints").exists(), "nothing is trained"
+    assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
+
+
+@pytest.mark.parametrize("kind, steps", [("pgd", 7), ("fgsm_rs", 1)])
+def test_adversarial_training_trains_on_its_own_adversarial_examples(tmp_path, cifar_npz_dir, monkeypatch, kind, steps):
+    cfg = compose_train(tmp_path, cifar_npz_dir, [f"adv_training={kind}", "trainer.fast_dev_run=2"])
+    adversary = instantiate(cfg.task).adversary
+    assert isinstance(adversary, PGD) and adversary.steps == steps and adversary.eps == pytest.approx(8 / 255)
+
+    calls = []
+    perturb = PGD.perturb
+    monkeypatch.setattr(PGD, "perturb", lambda self, x, goal: calls.append(self.model.training) or perturb(self, x, goal))
+    metrics = train(cfg)
+    assert calls == [True, True], "one attack per training step, crafted in train mode"
+    assert torch.isfinite(torch.tensor(metrics["train/loss"]))
