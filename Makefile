@@ -38,6 +38,7 @@ test-all: install
 bench: install
 	$(BIN)/python bench/victim_throughput.py
 	$(BIN)/python bench/program_vs_training.py
+	$(BIN)/python bench/attack_throughput.py
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir outputs

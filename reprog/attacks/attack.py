@@ -17,6 +17,7 @@ class Attack:
 
     def __init__(self, model: nn.Module, target: int | str | None = None, seed: int | None = None) -> None:
         self.model, self.target = model, target
+        self.last_goal: torch.Tensor | None = None
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
     @property

@@ -34,6 +34,7 @@ class AttackEvalModule(pl.LightningModule):
         self.save_hyperparameters()
         self.victim = load_frozen_victim(**victim)
         self.runs: dict[str, Attack] = {}  # "<name>_eps<e>" -> that attack at that eps
+        self.keys: dict[str, list[str]] = {}  # name -> its run keys
         self.substitutes: dict[str, SubstituteAttack] = {}
         self.seed_sizes: dict[str, int] = {}
         for name, spec in attacks.items():
@@ -43,6 +44,7 @@ class AttackEvalModule(pl.LightningModule):
         self.stats = nn.ModuleDict({k: nn.ModuleDict({s: MeanMetric() for s in STATS}) for k in self.runs})
         self.agreement = nn.ModuleDict({n: MeanMetric() for n in self.substitutes})
         self.clean_acc = MeanMetric()
+        self.figure_key = next(iter(self.keys.values()))[-1]  # the first attack at its largest eps
         self._figure: tuple[torch.Tensor, ...] | None = None
 
     def add_attack(self, name: str, spec: dict[str, Any], eps_255: list[float]) -> None:
@@ -59,8 +61,9 @@ class AttackEvalModule(pl.LightningModule):
             fit = {k: spec.pop(k) for k in ("rounds", "lam", "epochs", "lr", "batch_size", "seed") if k in spec}
             self.substitutes[name] = SubstituteAttack(oracle, build_model(**spec.pop("model")), **fit)
             kind, model = spec.pop("craft", "fgsm"), self.substitutes[name].substitute
-        for label, eps in eps_values:
-            self.runs[f"{name}_eps{label.replace('.', 'p')}"] = build_attack(kind, model, eps=eps, **spec)
+        self.keys[name] = [f"{name}_eps{label.replace('.', 'p')}" for label, _ in eps_values]
+        for key, (_, eps) in zip(self.keys[name], eps_values):
+            self.runs[key] = build_attack(kind, model, eps=eps, **spec)
 
     # -- attacks that learn first ---------------------------------------------------------------
     def on_test_start(self) -> None:
@@ -111,12 +114,6 @@ class AttackEvalModule(pl.LightningModule):
             if batch_idx == 0 and key == self.figure_key:
                 n = self.hparams.figure_samples
                 self._figure = (x[:n], x_adv[:n], clean[:n].softmax(1), adv[:n].softmax(1))
-
-    @property
-    def figure_key(self) -> str:
-        """The figure shows the strongest setting of the first attack."""
-        first = next(iter(self.runs)).rsplit("_eps", 1)[0]
-        return [k for k in self.runs if k.rsplit("_eps", 1)[0] == first][-1]
 
     def on_test_epoch_end(self) -> None:
         self.results = {"clean_acc": self.clean_acc.compute().item()}
