@@ -14,6 +14,7 @@ from reprog.attacks.oracle import LabelOracle, QueryBudgetExceeded
 from reprog.attacks.pgd import PGD
 from reprog.attacks.substitute import SubstituteAttack
 from reprog.attacks.universal import Universal
+from reprog.errors import UserError
 
 ATTACKS: dict[str, type[Attack]] = {"fgsm": FGSM, "pgd": PGD, "iterative_targeted": IterativeTargeted,
                                     "universal": Universal}
@@ -28,7 +29,7 @@ def pixel_units(settings: dict[str, Any]) -> dict[str, Any]:
 def build_attack(kind: str, model: nn.Module, **settings: Any) -> Attack:
     """An attack by name; settings may use 1/255 units (`eps_255`, `alpha_255`)."""
     if kind not in ATTACKS:
-        raise ValueError(f"unknown attack {kind!r}; choose one of {sorted(ATTACKS)}")
+        raise UserError(f"unknown attack kind {kind!r}; choose one of {sorted(ATTACKS)} (or substitute in task.attacks)")
     return ATTACKS[kind](model, **pixel_units(settings))
 
 

@@ -5,6 +5,8 @@ the eps-ball and [0, 1]), so with `random_start=False` both give the same exampl
 """
 
 import torch
+
+from reprog.errors import UserError
 from torch import nn
 
 from reprog.attacks.attack import Attack
@@ -25,7 +27,7 @@ class PGD(Attack):
                  target: int | str | None = None, seed: int | None = None) -> None:
         super().__init__(model, target, seed)
         if norm not in NORMS:
-            raise ValueError(f"unknown norm {norm!r}; use one of {NORMS}")
+            raise UserError(f"unknown norm {norm!r}; use one of {NORMS}")
         self.eps, self.alpha, self.steps, self.norm = eps, alpha, steps, norm
         self.random_start, self.restarts, self.early_stop = random_start, max(1, restarts), early_stop
 

@@ -2,6 +2,8 @@
 
 import torch
 
+from reprog.errors import UserError
+
 TARGETS = ("random", "least_likely")
 
 
@@ -15,4 +17,4 @@ def pick_targets(target: int | str, logits: torch.Tensor, labels: torch.Tensor,
     if target == "random":  # uniform over the other num_classes - 1 classes
         offset = torch.randint(1, logits.shape[1], labels.shape, generator=generator, device="cpu").to(labels.device)
         return (labels + offset) % logits.shape[1]
-    raise ValueError(f"unknown target {target!r}; use a class index or one of {TARGETS}")
+    raise UserError(f"unknown target {target!r}; use a class index or one of {TARGETS}")

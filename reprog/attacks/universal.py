@@ -6,6 +6,8 @@ trained by Adam as a program is. Targeted (`target=k`: every input to class k) o
 """
 
 import torch
+
+from reprog.errors import UserError
 from torch import nn
 
 from reprog.attacks.attack import Attack
@@ -19,7 +21,8 @@ class Universal(Attack):
     def __init__(self, model: nn.Module, eps: float = 8 / 255, target: int | None = None, epochs: int = 5,
                  lr: float = 0.05, batch_size: int = 128, seed: int | None = 0) -> None:
         if target is not None and not isinstance(target, int):
-            raise ValueError(f"a universal perturbation aims every input at one class; target must be an int, not {target!r}")
+            raise UserError(f"a universal perturbation aims every input at one class: target must be an int or "
+                            f"null, not {target!r}")
         super().__init__(model, target, seed)
         self.eps, self.epochs, self.lr, self.batch_size = eps, epochs, lr, batch_size
         self.program: UniversalPerturbation | None = None

@@ -17,7 +17,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics import MeanMetric
 
-from reprog.attacks import Attack, LabelOracle, SubstituteAttack, Universal, build_attack
+from reprog.attacks import Attack, IterativeTargeted, LabelOracle, SubstituteAttack, Universal, build_attack
 from reprog.figures import adversarial_figure
 from reprog.models import build_model
 from reprog.models.frozen import load_frozen_victim
@@ -41,7 +41,8 @@ class AttackEvalModule(pl.LightningModule):
             if spec:
                 self.add_attack(name, dict(spec), eps_255)
         self.substitute_models = nn.ModuleDict({n: s.substitute for n, s in self.substitutes.items()})
-        self.stats = nn.ModuleDict({k: nn.ModuleDict({s: MeanMetric() for s in STATS}) for k in self.runs})
+        self.stats = nn.ModuleDict({k: nn.ModuleDict({s: MeanMetric() for s in self.stat_names(a)})
+                                    for k, a in self.runs.items()})
         self.agreement = nn.ModuleDict({n: MeanMetric() for n in self.substitutes})
         self.clean_acc = MeanMetric()
         self.figure_key = next(iter(self.keys.values()))[-1]  # the first attack at its largest eps
@@ -64,6 +65,10 @@ class AttackEvalModule(pl.LightningModule):
         self.keys[name] = [f"{name}_eps{label.replace('.', 'p')}" for label, _ in eps_values]
         for key, (_, eps) in zip(self.keys[name], eps_values):
             self.runs[key] = build_attack(kind, model, eps=eps, **spec)
+
+    @staticmethod
+    def stat_names(attack: Attack) -> tuple[str, ...]:
+        return (*STATS, "steps", "confidence") if isinstance(attack, IterativeTargeted) else STATS
 
     # -- attacks that learn first ---------------------------------------------------------------
     def on_test_start(self) -> None:
@@ -111,6 +116,9 @@ class AttackEvalModule(pl.LightningModule):
             stats["success"].update(hit.float(), counted.float())
             stats["linf"].update(delta.abs().amax(1))
             stats["l2"].update(delta.norm(dim=1))
+            if isinstance(attack, IterativeTargeted):  # how many steps it took, and how sure the victim got
+                stats["steps"].update(attack.steps_used.float())
+                stats["confidence"].update(attack.final_confidence)
             if batch_idx == 0 and key == self.figure_key:
                 n = self.hparams.figure_samples
                 self._figure = (x[:n], x_adv[:n], clean[:n].softmax(1), adv[:n].softmax(1))
