@@ -75,8 +75,9 @@ def test_universal_perturbation_is_one_pattern_inside_the_ball(trained):
 
 def test_targeted_attacks_reach_their_targets(trained):
     model, x, y = trained
+    x, y = x[:100], y[:100]
     for target in (3, "random", "least_likely"):
-        attack = PGD(model, eps=64 / 255, alpha=4 / 255, steps=40, target=target, seed=0)
+        attack = PGD(model, eps=64 / 255, alpha=6 / 255, steps=25, target=target, seed=0)
         x_adv = attack(x, y)
         with torch.no_grad():
             reached = (model(x_adv).argmax(1) == attack.last_goal)[attack.last_goal != y].float().mean()
