@@ -4,11 +4,26 @@ Normalization lives inside the model, so an attack sees and returns plain pixels
 in eval mode for the attack and given back in the mode it had; its parameters get no gradients.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from reprog.attacks.targets import pick_targets
+
+
+@contextmanager
+def gradients_for(model: nn.Module, train: bool = False) -> Iterator[None]:
+    """Autograd on (inside Lightning's inference-mode test loop too), `model` in train or eval mode meanwhile."""
+    was_training = model.training
+    model.train(train)
+    try:
+        with torch.inference_mode(False), torch.enable_grad():
+            yield
+    finally:
+        model.train(was_training)
 
 
 class Attack:
@@ -25,15 +40,10 @@ class Attack:
         return self.target is not None
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        was_training = self.model.training
-        self.model.train(was_training and not self.eval_mode)
-        try:
-            with torch.inference_mode(False), torch.enable_grad():
-                images, labels = images.detach().clone(), labels.detach().clone()
-                self.last_goal = self.goal(images, labels)  # the true labels, or the targets
-                return self.perturb(images, self.last_goal).detach()
-        finally:
-            self.model.train(was_training)
+        with gradients_for(self.model, train=self.model.training and not self.eval_mode):
+            images, labels = images.detach().clone(), labels.detach().clone()
+            self.last_goal = self.goal(images, labels)  # the true labels, or the targets
+            return self.perturb(images, self.last_goal).detach()
 
     def goal(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The labels to move away from (untargeted) or towards (targeted)."""

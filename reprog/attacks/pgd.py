@@ -55,7 +55,7 @@ class PGD(Attack):
     def perturb(self, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         x_adv = images.clone()
         done = torch.zeros(len(images), dtype=torch.bool, device=images.device)
-        for _ in range(self.restarts):
+        for restart in range(self.restarts):
             todo = (~done).nonzero().squeeze(1)
             if len(todo) == 0:
                 break
@@ -70,8 +70,8 @@ class PGD(Attack):
                     if len(live) == 0:
                         break
                 x[live] = self.step(x0[live], x[live], grad)
-            with torch.no_grad():
-                ok = self.succeeded(self.model(x), g)
             x_adv[todo] = x
-            done[todo] = ok
+            if restart + 1 < self.restarts:  # only a next restart needs to know who is still unbroken
+                with torch.no_grad():
+                    done[todo] = self.succeeded(self.model(x), g)
         return x_adv

@@ -10,7 +10,7 @@ import torch
 from reprog.errors import UserError
 from torch import nn
 
-from reprog.attacks.attack import Attack
+from reprog.attacks.attack import Attack, gradients_for
 from reprog.placement import Placement
 from reprog.program import UniversalPerturbation
 
@@ -29,23 +29,18 @@ class Universal(Attack):
 
     def fit(self, images: torch.Tensor, labels: torch.Tensor) -> "Universal":
         """Learn the perturbation on `images` (N, C, H, W) in [0, 1]."""
-        was_training = self.model.training
-        self.model.eval()
-        try:
-            with torch.inference_mode(False), torch.enable_grad():  # e.g. when called in a Lightning test loop
-                self.program = UniversalPerturbation(Placement(images.shape[-1], images.shape[-1]), images.shape[1],
-                                                     self.eps).to(images.device)
-                optimizer = torch.optim.Adam([self.program.W], lr=self.lr)
-                for _ in range(self.epochs):
-                    order = torch.randperm(len(images), generator=self.generator).to(images.device)
-                    for idx in order.split(self.batch_size):
-                        x, y = images[idx].clone(), labels[idx].clone()
-                        goal = torch.full_like(y, self.target) if self.targeted else y
-                        loss = -self.loss(self.model(self.program(x)), goal).mean()
-                        (self.program.W.grad,) = torch.autograd.grad(loss, [self.program.W])  # W's gradient only
-                        optimizer.step()
-        finally:
-            self.model.train(was_training)
+        with gradients_for(self.model):  # eval mode; also works when called in a Lightning test loop
+            self.program = UniversalPerturbation(Placement(images.shape[-1], images.shape[-1]), images.shape[1],
+                                                 self.eps).to(images.device)
+            optimizer = torch.optim.Adam([self.program.W], lr=self.lr)
+            for _ in range(self.epochs):
+                order = torch.randperm(len(images), generator=self.generator).to(images.device)
+                for idx in order.split(self.batch_size):
+                    x, y = images[idx].clone(), labels[idx].clone()
+                    goal = torch.full_like(y, self.target) if self.targeted else y
+                    loss = -self.loss(self.model(self.program(x)), goal).mean()
+                    (self.program.W.grad,) = torch.autograd.grad(loss, [self.program.W])  # W's gradient only
+                    optimizer.step()
         return self
 
     def perturb(self, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:

@@ -101,10 +101,11 @@ class AttackEvalModule(pl.LightningModule):
     def test_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> None:
         x, y = batch
         clean = self.victim(x)
-        correct = clean.argmax(1) == y
+        clean_pred = clean.argmax(1)
+        correct = clean_pred == y
         self.clean_acc.update(correct.float())
         for name, substitute in self.substitutes.items():
-            self.agreement[name].update((substitute.substitute(x).argmax(1) == clean.argmax(1)).float())
+            self.agreement[name].update((substitute.substitute(x).argmax(1) == clean_pred).float())
         for key, attack in self.runs.items():
             x_adv = attack(x, y)
             adv = self.victim(x_adv)

@@ -31,9 +31,8 @@ class VictimModule(ClassificationModule):
         self.model = build_model(**model)
         self.adversary: Attack | None = None
         if adv_training and adv_training.get("kind", "none") != "none":
-            settings = {k: v for k, v in adv_training.items() if k != "kind"}
-            self.adversary = build_attack(adv_training.get("attack", "pgd"), self.model,
-                                          **{k: v for k, v in settings.items() if k != "attack"})
+            settings = {k: v for k, v in adv_training.items() if k not in ("kind", "attack")}
+            self.adversary = build_attack(adv_training.get("attack", "pgd"), self.model, **settings)
             self.adversary.eval_mode = False
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
