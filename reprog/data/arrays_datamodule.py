@@ -1,7 +1,9 @@
 """`ArraysDataModule`: a classification data set held in memory as uint8 tensors.
 
-Batches leave the DataLoader as uint8 and are augmented and scaled to [0, 1] after the transfer to
-the device (`on_after_batch_transfer`), so the copy is 4x smaller and the augmentation is batched.
+Batches are uint8 until they reach the device, where they are augmented and scaled to [0, 1]
+(`on_after_batch_transfer`), batched. With `device_resident=True` (the default) each split is moved to
+the training device once and batches are sliced there (`DeviceBatches`); with `False` a DataLoader
+(with workers, if asked) copies every batch over, which suits data sets too big for the device.
 """
 
 from collections.abc import Sequence
@@ -13,6 +15,7 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from reprog.data.arrays import load_arrays
 from reprog.data.augment import random_crop_flip, to_unit_range
+from reprog.data.device_batches import DeviceBatches
 from reprog.errors import UserError
 
 
@@ -34,6 +37,7 @@ class ArraysDataModule(pl.LightningDataModule):
         augment: bool = True,
         crop_padding: int = 4,
         flip: bool = True,
+        device_resident: bool = True,
     ) -> None:
         super().__init__()
         self.train_file, self.test_file = train_file, test_file
@@ -41,7 +45,9 @@ class ArraysDataModule(pl.LightningDataModule):
         self.val_size, self.split_seed = val_size, split_seed
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
         self.augment, self.crop_padding, self.flip = augment, crop_padding, flip
+        self.device_resident = device_resident
         self.train_set = self.val_set = self.test_set = None
+        self._resident: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 (N, C, H, W) images and int64 labels of the train or test split."""
@@ -70,9 +76,22 @@ class ArraysDataModule(pl.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
 
-    def _loader(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
-                          persistent_workers=self.num_workers > 0)
+    def _loader(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> DataLoader | DeviceBatches:
+        if not self.device_resident:
+            return DataLoader(dataset, batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
+                              persistent_workers=self.num_workers > 0)
+        trainer = self.trainer
+        device = trainer.strategy.root_device if trainer else torch.device("cpu")
+        key = (id(dataset), device)
+        if key not in self._resident:  # one copy per split and device, made once
+            self._resident[key] = tuple(t.to(device) for t in dataset.tensors)
+        images, labels = self._resident[key]
+        if trainer and trainer.overfit_batches:  # the same first batches every epoch, as Lightning does for DataLoaders
+            shuffle = False
+        # torch.initial_seed() is the run's seed: the same shuffles on every DDP rank, shards stay disjoint
+        return DeviceBatches(images, labels, batch_size, shuffle=shuffle, drop_last=shuffle,
+                             rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1,
+                             seed=torch.initial_seed() % 2**62)
 
     def preprocess(self, batch: tuple[torch.Tensor, torch.Tensor], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 batch -> [0, 1] floats, augmented when training. Usable without a Trainer."""

@@ -11,6 +11,7 @@ from torch import nn
 from reprog.errors import UserError
 from reprog.models.cifar_resnet import resnet18, resnet20, resnet56
 from reprog.models.normalize import Normalize
+from reprog.models.runtime import apply_runtime
 from reprog.models.torchvision_model import torchvision_classifier
 from reprog.models.weights import load_weights
 
@@ -28,8 +29,13 @@ def build_model(
     std: Sequence[float],
     name: str | None = None,
     weights: str | None = None,
+    channels_last: bool = False,
+    compile: bool = False,
 ) -> nn.Sequential:
-    """`Normalize(mean, std)` followed by the network: `arch` is a CIFAR net or `torchvision` + `name`."""
+    """`Normalize(mean, std)` followed by the network: `arch` is a CIFAR net or `torchvision` + `name`.
+
+    `channels_last` and `compile` say how it runs (`reprog.models.runtime`), not what it computes.
+    """
     if arch == "torchvision":
         net = torchvision_classifier(name or "", num_classes, weights)
     elif arch in CIFAR_ARCHS:
@@ -39,7 +45,7 @@ def build_model(
     else:
         options = ", ".join([*CIFAR_ARCHS, "torchvision"])
         raise UserError(f"unknown model.arch {arch!r}; choose one of: {options}")
-    return nn.Sequential(Normalize(mean, std), net)
+    return apply_runtime(nn.Sequential(Normalize(mean, std), net), channels_last, compile)
 
 
 __all__ = ["build_model", "Normalize", "CIFAR_ARCHS", "resnet20", "resnet56", "resnet18"]

@@ -18,17 +18,19 @@ from torch.fx.experimental.optimization import fuse
 from reprog.errors import UserError
 from reprog.models import build_model
 from reprog.models.export import load_victim, state_checksum
+from reprog.models.runtime import apply_runtime, split_runtime
 
 
 class FrozenVictim(nn.Module):
-    def __init__(self, model: nn.Module, spec: dict[str, Any]) -> None:
+    def __init__(self, model: nn.Module, spec: dict[str, Any], channels_last: bool = True,
+                 compile: bool = False) -> None:
         super().__init__()
         self.model = model.eval().requires_grad_(False)
         self.spec = spec
         self.sha256 = state_checksum(model)
         self.train(False)
         # not registered: it holds no state of its own, only a faster form of `model`
-        self.__dict__["compute"] = fold_batchnorm(self.model)
+        self.__dict__["compute"] = apply_runtime(fold_batchnorm(self.model), channels_last, compile)
 
     def train(self, mode: bool = True) -> "FrozenVictim":
         # Lightning also restores modes by attribute (_ModuleMode), which is why we start in eval too
@@ -57,15 +59,17 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
 
 
 def load_frozen_victim(ckpt_path: str | None, random_init: bool = False, model: dict[str, Any] | None = None,
-                       seed: int = 0) -> FrozenVictim:
+                       seed: int = 0, channels_last: bool = True, compile: bool = False) -> FrozenVictim:
     """A trained victim from a .ckpt / .safetensors, or (the paper's control) `model` with random weights."""
+    runtime = {"channels_last": channels_last, "compile": compile}
     if random_init:
         if not model:
             raise UserError("victim.random_init=true needs victim.model (the architecture spec)")
+        model, _ = split_runtime(model)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            return FrozenVictim(build_model(**model), model)
+            return FrozenVictim(build_model(**model), model, **runtime)
     if not ckpt_path:
         raise UserError("victim.ckpt_path is not set; train a victim with `python train.py experiment=victim_cifar10` "
                         "and pass victim.ckpt_path=<run>/victim.safetensors (or a .ckpt)")
-    return FrozenVictim(*load_victim(ckpt_path))
+    return FrozenVictim(*load_victim(ckpt_path), **runtime)

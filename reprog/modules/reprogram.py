@@ -65,7 +65,7 @@ class ReprogramModule(ClassificationModule):
         if self.mapping_cfg.get("kind") == "frequency" and self.global_step == 0:  # not when resuming
             self.label_map = self.frequency_map(self.mapping_cfg.get("batches", 50)).to(self.device)
 
-    @torch.no_grad()
+    @torch.no_grad()  # not inference_mode: the map it returns is used under autograd
     def frequency_map(self, batches: int) -> Frequency:
         """Count the victim's predictions on the target training set (program at its start, P = 0)."""
         dm = self.trainer.datamodule

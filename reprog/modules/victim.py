@@ -14,6 +14,7 @@ import torch
 from reprog.attacks import Attack, build_attack
 from reprog.models import build_model
 from reprog.models.export import save_victim
+from reprog.models.runtime import split_runtime
 from reprog.modules.classification import ClassificationModule
 
 
@@ -26,9 +27,10 @@ class VictimModule(ClassificationModule):
         label_smoothing: float = 0.0,
         adv_training: dict[str, Any] | None = None,
     ) -> None:
+        model, runtime = split_runtime(model)  # before save_hyperparameters: exports keep the architecture only
         super().__init__(model["num_classes"], optimizer, scheduler, label_smoothing)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
-        self.model = build_model(**model)
+        self.model = build_model(**model, **runtime)
         self.adversary: Attack | None = None
         if adv_training and adv_training.get("kind", "none") != "none":
             settings = {k: v for k, v in adv_training.items() if k not in ("kind", "attack")}
