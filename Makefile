@@ -35,10 +35,14 @@ test: install
 test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
 
+# Every hot loop x model, Lightning vs a plain loop (bench/results/suite.json), PGD vs torchattacks, then
+# time-to-accuracy of the airbench-class victim and of MNIST reprogramming through it (~1 h on 2 CPU cores;
+# on a GPU pass BENCH_TTA="--victim-args trainer=gpu --program-args trainer=gpu").
+BENCH_TTA ?=
 bench: install
-	$(BIN)/python bench/victim_throughput.py
-	$(BIN)/python bench/program_vs_training.py
+	$(BIN)/python bench/suite.py
 	$(BIN)/python bench/attack_throughput.py
+	$(BIN)/python bench/time_to_accuracy.py $(BENCH_TTA)
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir outputs

@@ -9,6 +9,7 @@ from collections.abc import Callable, Sequence
 from torch import nn
 
 from reprog.errors import UserError
+from reprog.models.airbench import airbench
 from reprog.models.cifar_resnet import resnet18, resnet20, resnet56
 from reprog.models.normalize import Normalize
 from reprog.models.runtime import apply_runtime
@@ -19,6 +20,7 @@ CIFAR_ARCHS: dict[str, Callable[..., nn.Module]] = {
     "resnet20": resnet20,
     "resnet56": resnet56,
     "resnet18": resnet18,
+    "airbench": airbench,
 }
 
 

@@ -1,0 +1,269 @@
+"""The hot loops, each through our Lightning path and through a minimal hand-written PyTorch loop.
+
+For every loop (victim training, program optimization, PGD attack) and model (resnet20, resnet18,
+airbench) it measures images/s and peak memory of both paths, alternating them in one process so the
+ratio is fair on a noisy machine, then prints a table and writes JSON. Both paths share the data
+(device-resident CIFAR-10 / MNIST from paths.data_dir), the networks (channels_last) and the settings;
+the Lightning side is composed from the same configs as train.py, with its metrics and logging on.
+
+    python bench/suite.py [--loops victim program attack] [--models resnet20 resnet18 airbench]
+                          [--batch 256] [--steps 12] [--repeats 3] [--device cpu|cuda]
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from hydra import compose, initialize_config_dir
+from hydra.utils import instantiate
+from omegaconf import open_dict
+
+from reprog.instantiators import instantiate_group
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results"
+QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "callbacks.rich_progress_bar=null",
+         "callbacks.model_checkpoint=null"]
+LOOPS = {  # loop -> the experiment its Lightning path runs, and its overrides (model named by {model})
+    "victim": ["experiment=victim_cifar10", "model={model}"],
+    "program": ["experiment=reprogram_mnist", "victim=random", "victim.model.arch={model}"],
+    "attack": ["experiment=attack_pgd", "victim=random", "victim.model.arch={model}", "task.eps_255=[8]",
+               "task.attacks.fgsm=null"],
+}
+
+
+# -- measuring ------------------------------------------------------------------------------------
+class PeakMemory:
+    """Peak CUDA memory allocated, or on CPU the peak resident set size sampled every 5 ms."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device, self.peak, self._stop = device, 0, threading.Event()
+
+    def _rss(self) -> int:
+        with open("/proc/self/statm") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.005):
+            self.peak = max(self.peak, self._rss())
+
+    def __enter__(self) -> "PeakMemory":
+        if self.device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self.peak = self._rss()
+            self._thread = threading.Thread(target=self._sample, daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.device.type == "cuda":
+            self.peak = torch.cuda.max_memory_allocated(self.device)
+        else:
+            self._stop.set()
+            self._thread.join()
+
+    @property
+    def mib(self) -> float:
+        return self.peak / 2**20
+
+
+class StepClock(pl.Callback):
+    """Timestamps at the start of every train or test batch; Lightning's own work between them counts."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.stamps: list[float] = []
+        self.device = device
+
+    def _stamp(self, *args) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize(self.device)
+        self.stamps.append(time.perf_counter())
+
+    on_train_batch_start = on_test_batch_start = _stamp
+
+
+def images_per_s(stamps: list[float], batch: int, warmup: int) -> float:
+    return (len(stamps) - 1 - warmup) * batch / (stamps[-1] - stamps[warmup])
+
+
+def plain_clock(batches, step: Callable, n: int, device: torch.device) -> list[float]:
+    """Run `step(batch)` on the first n batches, stamping before each (and once after the last)."""
+    stamps = []
+    for i, batch in enumerate(batches):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        stamps.append(time.perf_counter())
+        if i == n:
+            break
+        step(batch)
+    return stamps
+
+
+# -- the two paths of each loop -------------------------------------------------------------------
+def lightning_path(cfg, loop: str, n: int, device: torch.device) -> list[float]:
+    """n steps, stamped at the start of steps 0..n, as `plain_clock` does (one more step runs, untimed)."""
+    datamodule, module = instantiate(cfg.data), instantiate(cfg.task)
+    clock = StepClock(device)
+    trainer = instantiate(cfg.trainer, callbacks=[*instantiate_group(cfg.callbacks), clock],
+                          logger=instantiate_group(cfg.logger), max_steps=n + 1, limit_val_batches=0,
+                          limit_test_batches=n + 1)
+    if loop == "attack":
+        trainer.test(module, datamodule=datamodule)
+    else:
+        trainer.fit(module, datamodule=datamodule)
+    return clock.stamps[: n + 1]
+
+
+def plain_path(cfg, loop: str, n: int, device: torch.device) -> list[float]:
+    """The same computation as the LightningModule's step, written out by hand."""
+    dm = instantiate(cfg.data)
+    dm.setup("test" if loop == "attack" else "fit")
+    batches = ((t.to(device) for t in b) for b in (dm.test_dataloader() if loop == "attack" else dm.train_dataloader()))
+    preprocess = lambda batch, train: dm.preprocess(list(batch), train=train)  # noqa: E731
+    module = instantiate(cfg.task).to(device)  # only for its networks, built exactly as the Lightning path builds them
+
+    if loop == "victim":
+        model, criterion = module.model.train(), module.criterion
+        opt = module.optimizer_factory(params=model.parameters())
+        sched = module.scheduler_factory(opt, total_steps=n + 1, steps_per_epoch=n + 1)
+
+        def step(batch):
+            x, y = preprocess(batch, True)
+            loss = criterion(model(x), y)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+
+    elif loop == "program":
+        from reprog.label_mapping import FirstK
+        from reprog.program import build_program
+
+        victim, lam = module.victim, module.lam
+        program = build_program(placement=dm.placement, channels=dm.channels, **module.program_cfg).to(device)
+        label_map = FirstK(victim.num_classes, dm.num_classes).to(device)
+        opt = module.optimizer_factory(params=program.parameters())
+
+        def step(batch):
+            x, y = preprocess(batch, True)
+            loss = F.cross_entropy(label_map(victim(program(x))), y) + lam * program.regularizer()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+
+    else:  # PGD-10 at 8/255 with a random start, then the victim's answer on clean and adversarial images
+        victim = module.victim
+        spec = cfg.task.attacks.pgd10
+        eps, alpha, steps = 8 / 255, spec.alpha_255 / 255, spec.steps
+        correct = torch.zeros((), device=device)
+
+        def step(batch):
+            nonlocal correct
+            x, y = preprocess(batch, False)
+            with torch.no_grad():
+                clean = victim(x).argmax(1)
+            x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+            for _ in range(steps):
+                x_adv.requires_grad_(True)
+                grad, = torch.autograd.grad(F.cross_entropy(victim(x_adv), y), x_adv)
+                x_adv = x_adv.detach() + alpha * grad.sign()
+                x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
+            with torch.no_grad():
+                correct += ((victim(x_adv).argmax(1) == y) & (clean == y)).sum()
+
+    return plain_clock(batches, step, n, device)
+
+
+def compose_loop(loop: str, model: str, batch: int, device: torch.device, out_dir: Path):
+    overrides = [o.format(model=model) for o in LOOPS[loop]] + QUIET + [
+        f"trainer.accelerator={device.type}", f"data.batch_size={batch}", f"data.eval_batch_size={batch}"]
+    if device.type == "cuda":
+        overrides.append("trainer=gpu")
+    with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
+        cfg = compose("train.yaml", overrides=overrides)
+    with open_dict(cfg):
+        cfg.paths.data_dir = os.environ.get("REPROG_DATA_DIR", str(ROOT / "data"))
+        cfg.paths.cache_dir = os.environ.get("REPROG_CACHE_DIR", str(ROOT / "data" / "cache"))
+        cfg.paths.output_dir = str(out_dir / f"{loop}_{model}")
+        cfg.trainer.default_root_dir = cfg.paths.output_dir
+    return cfg
+
+
+def measure(loop: str, model: str, args, device: torch.device) -> dict:
+    cfg = compose_loop(loop, model, args.batch, device, OUT)
+    n = args.warmup + args.steps
+    runs = {"lightning": [], "plain": []}
+    memory = {"lightning": 0.0, "plain": 0.0}
+    for _ in range(args.repeats):  # alternate, so drift on a noisy machine hits both paths alike
+        for path, run in (("lightning", lightning_path), ("plain", plain_path)):
+            pl.seed_everything(0, verbose=False)
+            with PeakMemory(device) as mem:
+                stamps = run(cfg, loop, n, device)
+            runs[path].append(images_per_s(stamps, args.batch, args.warmup))
+            memory[path] = max(memory[path], mem.mib)
+    median = {k: statistics.median(v) for k, v in runs.items()}
+    return {"loop": loop, "model": model, "batch": args.batch, "images_per_s": runs, "median": median,
+            "peak_mib": memory, "ratio": median["lightning"] / median["plain"]}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--loops", nargs="+", default=list(LOOPS), choices=list(LOOPS))
+    parser.add_argument("--models", nargs="+", default=["resnet20", "resnet18", "airbench"])
+    parser.add_argument("--batch", type=int, default=256)
+    parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 12 on CPU, 50 on CUDA)")
+    parser.add_argument("--attack-steps", type=int, default=None, help="timed PGD batches (default: 3 / 20)")
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--out", default=str(OUT / "suite.json"))
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    cuda = device.type == "cuda"
+    steps = args.steps or (50 if cuda else 12)
+    attack_steps = args.attack_steps or (20 if cuda else 3)
+
+    results = []
+    for loop in args.loops:
+        for model in args.models:
+            args.steps = attack_steps if loop == "attack" else steps
+            r = measure(loop, model, args, device)
+            results.append(r)
+            print(f"{loop:8s} {model:9s} lightning {r['median']['lightning']:8.0f}  plain {r['median']['plain']:8.0f} "
+                  f"images/s  ratio {r['ratio']:.3f}", flush=True)
+
+    where = torch.cuda.get_device_name(device) if cuda else f"{platform.processor() or platform.machine()}, " \
+                                                              f"{torch.get_num_threads()} threads"
+    print(f"\n{device.type.upper()} ({where}), batch {args.batch}, medians of {args.repeats} alternating runs; "
+          "attack = PGD-10 at 8/255 (images attacked per second)\n")
+    print("| loop | model | Lightning images/s | plain images/s | Lightning / plain | peak MiB (Lightning / plain) |")
+    print("|---|---|---|---|---|---|")
+    for r in results:
+        m, p = r["median"], r["peak_mib"]
+        print(f"| {r['loop']} | {r['model']} | {m['lightning']:.0f} | {m['plain']:.0f} | {r['ratio']:.3f} | "
+              f"{p['lightning']:.0f} / {p['plain']:.0f} |")
+    speedup = {}  # a program step against a full training step of the same network (both Lightning)
+    by = {(r["loop"], r["model"]): r["median"]["lightning"] for r in results}
+    for model in args.models:
+        if ("program", model) in by and ("victim", model) in by:
+            speedup[model] = by["program", model] / by["victim", model]
+            print(f"program / victim training, {model}: {speedup[model]:.2f}x")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"device": where, "torch": torch.__version__, "batch": args.batch,
+                                          "repeats": args.repeats, "results": results,
+                                          "program_over_training": speedup}, indent=2) + "\n")
+    print(f"\nwritten {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,76 @@
+"""Time-to-accuracy: train the airbench-class victim on paths.data_dir, then reprogram it for MNIST.
+
+Both run through `python train.py` exactly as a user runs them. Accuracy after each epoch is read
+with the training time logged beside it (`time/train_s`, validation left out), from the runs'
+TensorBoard events. Prints a table and writes JSON.
+
+    python bench/time_to_accuracy.py [--victim-args trainer=gpu ...] [--program-args trainer.max_epochs=3 ...]
+"""
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "bench" / "results"
+
+
+def curve(run: Path) -> dict:
+    """Per-epoch (train seconds, val/acc) and the final test/acc of a finished run."""
+    events = EventAccumulator(str(run / "tensorboard"), size_guidance={"scalars": 0})
+    events.Reload()
+    scalar = lambda tag: {e.step: e.value for e in events.Scalars(tag) if e.step > 0}  # noqa: E731 (0: HParams)
+    seconds, acc = scalar("time/train_s"), scalar("val/acc")
+    points = [(round(seconds[s], 2), round(acc[s], 4)) for s in sorted(acc) if s in seconds]
+    metrics = json.loads((run / "metrics.json").read_text())
+    return {"epochs": points, "test_acc": metrics["metrics"].get("test/acc"), "wall_time_s": metrics["wall_time_s"]}
+
+
+def time_to(points: list[tuple[float, float]], target: float) -> float | None:
+    return next((s for s, a in points if a >= target), None)
+
+
+def run(overrides: list[str], run_dir: Path) -> dict:
+    cmd = [sys.executable, "train.py", *overrides, "trainer.enable_progress_bar=false", f"hydra.run.dir={run_dir}"]
+    print("$", " ".join(cmd[1:]), flush=True)
+    subprocess.run(cmd, cwd=ROOT, check=True)
+    return {"command": "python " + " ".join(cmd[1:]), **curve(run_dir)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--victim-args", nargs="*", default=[])
+    parser.add_argument("--program-args", nargs="*", default=[])
+    parser.add_argument("--runs", default=str(ROOT / "outputs" / "bench" / time.strftime("tta_%Y%m%d_%H%M%S")))
+    parser.add_argument("--out", default=str(OUT / "time_to_accuracy.json"))
+    args = parser.parse_args()
+    runs = Path(args.runs)
+
+    victim = run(["experiment=victim_airbench", *args.victim_args], runs / "victim")
+    program = run(["experiment=reprogram_mnist", f"victim.ckpt_path={runs / 'victim' / 'victim.safetensors'}",
+                   *args.program_args], runs / "program")
+    device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
+    print(f"\n{device}; train seconds exclude validation\n")
+    print("| run | epoch | train s | val acc |\n|---|---|---|---|")
+    for name, r in (("victim (airbench, CIFAR-10)", victim), ("program (MNIST)", program)):
+        for epoch, (s, a) in enumerate(r["epochs"], 1):
+            print(f"| {name} | {epoch} | {s:.1f} | {a:.2%} |")
+    for name, r, target in (("victim", victim, 0.93), ("program", program, 0.95)):
+        t = time_to(r["epochs"], target)
+        print(f"{name}: test acc {r['test_acc']:.2%}; val acc {target:.0%} reached "
+              + (f"after {t:.1f} s of training" if t is not None else "not reached"))
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps({"device": device, "victim": victim, "program": program,
+                                          "victim_s_to_93": time_to(victim["epochs"], 0.93),
+                                          "program_s_to_95": time_to(program["epochs"], 0.95)}, indent=2) + "\n")
+    print(f"written {args.out}")
+
+
+if __name__ == "__main__":
+    main()
