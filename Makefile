@@ -35,11 +35,12 @@ test: install
 test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
 
-# Every hot loop x model, Lightning vs a plain loop (bench/results/suite.json), PGD vs torchattacks, then
+# channels_last vs NCHW per model; every hot loop x model, Lightning vs a plain loop (bench/results/suite.json), PGD vs torchattacks, then
 # time-to-accuracy of the airbench-class victim and of MNIST reprogramming through it (~1 h on 2 CPU cores;
 # on a GPU pass BENCH_TTA="--victim-args trainer=gpu --program-args trainer=gpu").
 BENCH_TTA ?=
 bench: install
+	$(BIN)/python bench/memory_format.py
 	$(BIN)/python bench/suite.py
 	$(BIN)/python bench/attack_throughput.py
 	$(BIN)/python bench/time_to_accuracy.py $(BENCH_TTA)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import hydra
 import pytorch_lightning as pl
+import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ProgressBar
@@ -29,6 +30,7 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
     start = time.perf_counter()
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
+    torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
     output_dir = Path(cfg.paths.output_dir)
     write_summary(output_dir / "metrics.json", status="running", overrides=job_overrides())
     datamodule: pl.LightningDataModule = instantiate(cfg.data)

@@ -31,14 +31,18 @@ from reprog.instantiators import instantiate_group
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results"
+RUNS = ROOT / "outputs" / "bench" / "suite"  # the Lightning runs' logs
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "callbacks.rich_progress_bar=null",
-         "callbacks.model_checkpoint=null"]
+         "callbacks.model_checkpoint=null", "+trainer.enable_checkpointing=false"]
 LOOPS = {  # loop -> the experiment its Lightning path runs, and its overrides (model named by {model})
     "victim": ["experiment=victim_cifar10", "model={model}"],
     "program": ["experiment=reprogram_mnist", "victim=random", "victim.model.arch={model}"],
     "attack": ["experiment=attack_pgd", "victim=random", "victim.model.arch={model}", "task.eps_255=[8]",
                "task.attacks.fgsm=null"],
+    # the victim loop again, with the DataLoader path instead of device-resident batches (not run by default)
+    "victim_dataloader": ["experiment=victim_cifar10", "model={model}", "data.device_resident=false"],
 }
+DEFAULT_LOOPS = ["victim", "program", "attack"]
 
 
 # -- measuring ------------------------------------------------------------------------------------
@@ -112,6 +116,7 @@ def plain_clock(batches, step: Callable, n: int, device: torch.device) -> list[f
 # -- the two paths of each loop -------------------------------------------------------------------
 def lightning_path(cfg, loop: str, n: int, device: torch.device) -> list[float]:
     """n steps, stamped at the start of steps 0..n, as `plain_clock` does (one more step runs, untimed)."""
+    loop = loop.split("_")[0]
     datamodule, module = instantiate(cfg.data), instantiate(cfg.task)
     clock = StepClock(device)
     trainer = instantiate(cfg.trainer, callbacks=[*instantiate_group(cfg.callbacks), clock],
@@ -126,6 +131,7 @@ def lightning_path(cfg, loop: str, n: int, device: torch.device) -> list[float]:
 
 def plain_path(cfg, loop: str, n: int, device: torch.device) -> list[float]:
     """The same computation as the LightningModule's step, written out by hand."""
+    loop = loop.split("_")[0]
     dm = instantiate(cfg.data)
     dm.setup("test" if loop == "attack" else "fit")
     batches = ((t.to(device) for t in b) for b in (dm.test_dataloader() if loop == "attack" else dm.train_dataloader()))
@@ -200,7 +206,7 @@ def compose_loop(loop: str, model: str, batch: int, device: torch.device, out_di
 
 
 def measure(loop: str, model: str, args, device: torch.device) -> dict:
-    cfg = compose_loop(loop, model, args.batch, device, OUT)
+    cfg = compose_loop(loop, model, args.batch, device, RUNS)
     n = args.warmup + args.steps
     runs = {"lightning": [], "plain": []}
     memory = {"lightning": 0.0, "plain": 0.0}
@@ -218,7 +224,7 @@ def measure(loop: str, model: str, args, device: torch.device) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--loops", nargs="+", default=list(LOOPS), choices=list(LOOPS))
+    parser.add_argument("--loops", nargs="+", default=DEFAULT_LOOPS, choices=list(LOOPS))
     parser.add_argument("--models", nargs="+", default=["resnet20", "resnet18", "airbench"])
     parser.add_argument("--batch", type=int, default=256)
     parser.add_argument("--steps", type=int, default=None, help="timed steps (default: 12 on CPU, 50 on CUDA)")

@@ -63,8 +63,8 @@ def main() -> None:
             print(f"| {name} | {epoch} | {s:.1f} | {a:.2%} |")
     for name, r, target in (("victim", victim, 0.93), ("program", program, 0.95)):
         t = time_to(r["epochs"], target)
-        print(f"{name}: test acc {r['test_acc']:.2%}; val acc {target:.0%} reached "
-              + (f"after {t:.1f} s of training" if t is not None else "not reached"))
+        print(f"{name}: test acc {r['test_acc']:.2%}; val acc {target:.0%} "
+              + (f"reached after {t:.1f} s of training" if t is not None else "not reached"))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"device": device, "victim": victim, "program": program,
                                           "victim_s_to_93": time_to(victim["epochs"], 0.93),

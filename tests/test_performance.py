@@ -34,6 +34,8 @@ def test_training_shards_are_disjoint_equal_and_reshuffled_each_epoch():
     assert not torch.equal(epochs[0][0], epochs[1][0]), "a new permutation every epoch"
     again = _batches(shuffle=True, drop_last=True, rank=0, world_size=2)
     assert torch.equal(torch.cat([x for x, _ in again]), epochs[0][0]), "the same seed gives every rank the same order"
+    resumed = _batches(shuffle=True, drop_last=True, rank=1, world_size=2, epoch=1)  # a resumed or reloaded loader
+    assert torch.equal(torch.cat([x for x, _ in resumed]), epochs[1][1])
     x, y = next(iter(again))
     assert torch.equal(y, x % 10), "images and labels stay paired"
 

@@ -67,31 +67,30 @@ class ArraysDataModule(pl.LightningDataModule):
         if self.test_set is None and stage in (None, "test", "predict"):
             self.test_set = TensorDataset(*self.load_split(train=False))
 
-    def train_dataloader(self) -> DataLoader:
+    def train_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.train_set, self.batch_size, shuffle=True)
 
-    def val_dataloader(self) -> DataLoader:
+    def val_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
 
-    def test_dataloader(self) -> DataLoader:
+    def test_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
 
     def _loader(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> DataLoader | DeviceBatches:
         if not self.device_resident:
             return DataLoader(dataset, batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
                               persistent_workers=self.num_workers > 0)
-        trainer = self.trainer
-        device = trainer.strategy.root_device if trainer else torch.device("cpu")
+        trainer = self.trainer  # None in a notebook: the CPU, one process
+        device, rank, world, epoch = ((trainer.strategy.root_device, trainer.global_rank, trainer.world_size,
+                                       trainer.current_epoch) if trainer else (torch.device("cpu"), 0, 1, 0))
         key = (id(dataset), device)
         if key not in self._resident:  # one copy per split and device, made once
             self._resident[key] = tuple(t.to(device) for t in dataset.tensors)
-        images, labels = self._resident[key]
         if trainer and trainer.overfit_batches:  # the same first batches every epoch, as Lightning does for DataLoaders
             shuffle = False
-        # torch.initial_seed() is the run's seed: the same shuffles on every DDP rank, shards stay disjoint
-        return DeviceBatches(images, labels, batch_size, shuffle=shuffle, drop_last=shuffle,
-                             rank=trainer.global_rank if trainer else 0, world_size=trainer.world_size if trainer else 1,
-                             seed=torch.initial_seed() % 2**62)
+        # torch.initial_seed() is the run's seed: the same permutations on every DDP rank, so shards stay disjoint
+        return DeviceBatches(*self._resident[key], batch_size, shuffle=shuffle, drop_last=shuffle, rank=rank,
+                             world_size=world, seed=torch.initial_seed() % 2**62, epoch=epoch)
 
     def preprocess(self, batch: tuple[torch.Tensor, torch.Tensor], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 batch -> [0, 1] floats, augmented when training. Usable without a Trainer."""

@@ -22,13 +22,14 @@ class DeviceBatches:
         rank: int = 0,
         world_size: int = 1,
         seed: int = 0,
+        epoch: int = 0,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
         self.images, self.labels = images, labels
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.rank, self.world_size = rank, world_size
-        self.seed, self.epoch = seed, 0
+        self.seed, self.epoch = seed, epoch  # the epoch picks the permutation; it counts up with every pass
 
     def shard(self) -> torch.Tensor:
         """This rank's indices for the next epoch: a fresh permutation per epoch, the same on every rank."""
