@@ -129,3 +129,17 @@ def test_training_clock_logs_training_time_beside_validation_accuracy(tmp_path, 
     clock = [(e.step, e.value) for e in events.Scalars("time/train_s") if e.step > 0]  # step 0: the HParams view
     assert [s for s, _ in clock] == [e.step for e in events.Scalars("val/acc") if e.step > 0] == [2, 5]
     assert 0 < clock[0][1] < clock[1][1] == pytest.approx(metrics["time/train_s"])
+
+
+@pytest.mark.parametrize("task", ["victim", "reprogram"])
+def test_bf16_mixed_precision_path_runs(task, tmp_path, cifar_npz_dir, mnist_dir, victim_file):
+    """The GPU default (trainer=gpu: bf16-mixed), exercised with CPU autocast: same code path, no GPU needed."""
+    overrides = ["trainer.fast_dev_run=true", "trainer.precision=bf16-mixed"]
+    if task == "reprogram":
+        overrides += ["experiment=reprogram_mnist", f"victim.ckpt_path={victim_file}", "data.val_size=100"]
+    cfg = compose_train(tmp_path, mnist_dir if task == "reprogram" else cifar_npz_dir, overrides)
+    metrics = train(cfg)
+    assert 0 <= metrics["test/acc"] <= 1
+    if task == "reprogram":  # the program itself stays float32: only the victim's compute is autocast
+        from safetensors.torch import load_file
+        assert load_file(tmp_path / "run" / "program.safetensors")["program.W"].dtype == torch.float32
