@@ -5,6 +5,7 @@ with the training time logged beside it (`time/train_s`, validation left out), f
 TensorBoard events. Prints a table and writes JSON.
 
     python bench/time_to_accuracy.py [--victim-args trainer=gpu ...] [--program-args trainer.max_epochs=3 ...]
+    python bench/time_to_accuracy.py --plot-only   # redraw the figure from the JSON
 """
 
 import argparse
@@ -32,6 +33,26 @@ def curve(run: Path) -> dict:
     return {"epochs": points, "test_acc": metrics["metrics"].get("test/acc"), "wall_time_s": metrics["wall_time_s"]}
 
 
+def plot(results: dict, path: Path) -> None:
+    """Validation accuracy against training seconds, one panel per run."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
+    for ax, (key, title, target) in zip(axes, (("victim", "airbench-class victim, CIFAR-10", 0.93),
+                                               ("program", "MNIST program through it", 0.95))):
+        seconds, acc = zip(*results[key]["epochs"])
+        ax.plot(seconds, [a * 100 for a in acc], "o-")
+        ax.axhline(target * 100, ls="--", c="grey", lw=1, label=f"GPU target {target:.0%}")
+        ax.set(title=title, xlabel="training seconds", ylabel="val accuracy (%)")
+        ax.legend(loc="best")
+    fig.suptitle(f"time-to-accuracy on {results['device']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def time_to(points: list[tuple[float, float]], target: float) -> float | None:
     return next((s for s, a in points if a >= target), None)
 
@@ -49,8 +70,12 @@ def main() -> None:
     parser.add_argument("--program-args", nargs="*", default=[])
     parser.add_argument("--runs", default=str(ROOT / "outputs" / "bench" / time.strftime("tta_%Y%m%d_%H%M%S")))
     parser.add_argument("--out", default=str(OUT / "time_to_accuracy.json"))
+    parser.add_argument("--plot-only", action="store_true")
     args = parser.parse_args()
-    runs = Path(args.runs)
+    runs, out = Path(args.runs), Path(args.out)
+    if args.plot_only:
+        plot(json.loads(out.read_text()), out.with_suffix(".png"))
+        return
 
     victim = run(["experiment=victim_airbench", *args.victim_args], runs / "victim")
     program = run(["experiment=reprogram_mnist", f"victim.ckpt_path={runs / 'victim' / 'victim.safetensors'}",
@@ -65,11 +90,12 @@ def main() -> None:
         t = time_to(r["epochs"], target)
         print(f"{name}: test acc {r['test_acc']:.2%}; val acc {target:.0%} "
               + (f"reached after {t:.1f} s of training" if t is not None else "not reached"))
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"device": device, "victim": victim, "program": program,
-                                          "victim_s_to_93": time_to(victim["epochs"], 0.93),
-                                          "program_s_to_95": time_to(program["epochs"], 0.95)}, indent=2) + "\n")
-    print(f"written {args.out}")
+    results = {"device": device, "victim": victim, "program": program,
+               "victim_s_to_93": time_to(victim["epochs"], 0.93), "program_s_to_95": time_to(program["epochs"], 0.95)}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=2) + "\n")
+    plot(results, out.with_suffix(".png"))
+    print(f"written {out} and {out.with_suffix('.png')}")
 
 
 if __name__ == "__main__":
