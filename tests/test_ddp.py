@@ -14,7 +14,8 @@ from reprog.predict import predict
 DDP_RUN = ["experiment=reprogram_mnist", "trainer=ddp_sim", "logger=csv", "trainer.max_epochs=1",
            "trainer.limit_train_batches=4", "trainer.enable_model_summary=false", "callbacks.rich_progress_bar=null",
            "data.val_size=100", "data.batch_size=32", "data.eval_batch_size=50",
-           "+callbacks.probe._target_=tests.ddp_probe.SaveTrainable"]  # each rank saves its W
+           "seed=null",  # no common seed: the shards must still be disjoint
+           "+callbacks.probe._target_=tests.ddp_probe.SaveTrainable"]  # each rank saves its W and what it saw
 
 
 def run_ddp(args: list[str], multirun: bool = False) -> None:
@@ -29,10 +30,12 @@ def check_ddp_job(job, victim, data_dir) -> float:
     assert summary["status"] == "completed" and summary["world_size"] == 2
 
     w0, w1 = (load_file(job / f"trainable_rank{r}.safetensors") for r in (0, 1))
+    seen0, seen1 = w0.pop("seen"), w1.pop("seen")  # each rank trained on its own shard (seed=null: rank 0's is broadcast)
+    assert len(seen0) == len(seen1) == 4 * 32 and not set(seen0.tolist()) & set(seen1.tolist())
     assert list(w0) == ["program.W"] and w0["program.W"].abs().sum() > 0
     assert (w0["program.W"] == w1["program.W"]).all(), "the ranks' programs drifted apart"
 
-    # DistributedSampler gives rank r the test images r, r + 2, ...: a rank-local accuracy is a shard's
+    # rank r evaluates the test images r, r + 2, ... (DeviceBatches): a rank-local accuracy is a shard's
     x, y = PaddedMNISTDataModule(str(data_dir), download=False).raw_split(train=False)
     correct = (predict(str(job / "program.safetensors"), str(victim), x) == y).float()
     assert correct[0::2].mean() != correct[1::2].mean(), "the shards must differ for this check to mean anything"

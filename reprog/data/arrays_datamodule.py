@@ -88,9 +88,11 @@ class ArraysDataModule(pl.LightningDataModule):
             self._resident[key] = tuple(t.to(device) for t in dataset.tensors)
         if trainer and trainer.overfit_batches:  # the same first batches every epoch, as Lightning does for DataLoaders
             shuffle = False
-        # torch.initial_seed() is the run's seed: the same permutations on every DDP rank, so shards stay disjoint
+        seed = torch.initial_seed() % 2**62
+        if trainer and shuffle:  # rank 0's seed on every rank: the same permutations, so the shards stay disjoint
+            seed = trainer.strategy.broadcast(seed)
         return DeviceBatches(*self._resident[key], batch_size, shuffle=shuffle, drop_last=shuffle, rank=rank,
-                             world_size=world, seed=torch.initial_seed() % 2**62, epoch=epoch)
+                             world_size=world, seed=seed, epoch=epoch)
 
     def preprocess(self, batch: tuple[torch.Tensor, torch.Tensor], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 batch -> [0, 1] floats, augmented when training. Usable without a Trainer."""
