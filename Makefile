@@ -36,7 +36,7 @@ test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 # channels_last vs NCHW per model; every hot loop x model, Lightning vs a plain loop (bench/results/suite.json), PGD vs torchattacks, then
-# time-to-accuracy of the airbench-class victim and of MNIST reprogramming through it (~1 h on 2 CPU cores;
+# time-to-accuracy of the airbench-class victim and of MNIST reprogramming through it (~1.5 h on 2 CPU cores;
 # on a GPU pass BENCH_TTA="--victim-args trainer=gpu --program-args trainer=gpu").
 BENCH_TTA ?=
 bench: install
