@@ -18,7 +18,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 
 install: $(VENV)/.installed
 
-# The main job, end to end at a reduced CPU budget (~12 min on 2 cores): train a resnet20 victim on
+# The main job, end to end at a reduced CPU budget (~7 min on 2 cores): train a resnet20 victim on
 # CIFAR-10 (3 epochs), freeze it, and reprogram it into an MNIST classifier (2 epochs, digits 14 px).
 DEMO ?= outputs/demo
 demo: install
