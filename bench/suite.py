@@ -205,9 +205,9 @@ def compose_loop(loop: str, model: str, batch: int, device: torch.device, out_di
     return cfg
 
 
-def measure(loop: str, model: str, args, device: torch.device) -> dict:
+def measure(loop: str, model: str, steps: int, args, device: torch.device) -> dict:
     cfg = compose_loop(loop, model, args.batch, device, RUNS)
-    n = args.warmup + args.steps
+    n = args.warmup + steps
     runs = {"lightning": [], "plain": []}
     memory = {"lightning": 0.0, "plain": 0.0}
     for _ in range(args.repeats):  # alternate, so drift on a noisy machine hits both paths alike
@@ -242,8 +242,7 @@ def main() -> None:
     results = []
     for loop in args.loops:
         for model in args.models:
-            args.steps = attack_steps if loop == "attack" else steps
-            r = measure(loop, model, args, device)
+            r = measure(loop, model, attack_steps if loop == "attack" else steps, args, device)
             results.append(r)
             print(f"{loop:8s} {model:9s} lightning {r['median']['lightning']:8.0f}  plain {r['median']['plain']:8.0f} "
                   f"images/s  ratio {r['ratio']:.3f}", flush=True)

@@ -31,6 +31,11 @@ class DeviceBatches:
         self.rank, self.world_size = rank, world_size
         self.seed, self.epoch = seed, epoch  # the epoch picks the permutation; it counts up with every pass
 
+    def _end(self) -> int:
+        """How many images an epoch deals out: all, or (drop_last: equal shards) a multiple of world_size."""
+        n = len(self.images)
+        return n - n % self.world_size if self.drop_last else n
+
     def shard(self) -> torch.Tensor:
         """This rank's indices for the next epoch: a fresh permutation per epoch, the same on every rank."""
         n = len(self.images)
@@ -38,14 +43,11 @@ class DeviceBatches:
             order = torch.randperm(n, generator=torch.Generator().manual_seed(self.seed + self.epoch))
         else:
             order = torch.arange(n)
-        if self.drop_last:  # equal shards: the few leftover images sit out this epoch's permutation
-            order = order[: n - n % self.world_size]
-        return order[self.rank :: self.world_size].to(self.images.device)
+        return order[self.rank : self._end() : self.world_size].to(self.images.device)
 
     def __len__(self) -> int:
-        n = len(self.images) // self.world_size if self.drop_last else len(range(self.rank, len(self.images),
-                                                                                   self.world_size))
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        per_rank = len(range(self.rank, self._end(), self.world_size))
+        return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         index = self.shard()
