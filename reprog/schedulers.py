@@ -12,14 +12,17 @@ from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 
 
 def onecycle(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, pct_start: float = 0.25,
-             div_factor: float = 25.0, final_div_factor: float = 1e4) -> LRScheduler:
-    """Smith's one-cycle policy peaking at the optimizer's configured lr (constant for runs under 4 steps)."""
+             div_factor: float = 25.0, final_div_factor: float = 1e4, anneal_strategy: str = "cos") -> LRScheduler:
+    """Smith's one-cycle policy peaking at the optimizer's configured lr (constant for runs under 4 steps).
+
+    It starts at lr / div_factor and ends at lr / (div_factor * final_div_factor); `anneal_strategy=linear`
+    with 5 and 2.86 is airbench's triangle (0.2 -> 1 -> 0.07 times the lr)."""
     if total_steps < 4:  # OneCycleLR needs at least a step in each phase
         return LambdaLR(optimizer, lambda step: 1.0)
     pct_start = max(pct_start, 2 / total_steps)
     max_lr = [g["lr"] for g in optimizer.param_groups]
     return OneCycleLR(optimizer, max_lr, total_steps=total_steps, pct_start=pct_start, div_factor=div_factor,
-                      final_div_factor=final_div_factor, cycle_momentum=False)
+                      final_div_factor=final_div_factor, anneal_strategy=anneal_strategy, cycle_momentum=False)
 
 
 def cosine(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, warmup_steps: int = 0,

@@ -1,7 +1,7 @@
 """`ClassificationModule`: the loss, metrics and optimizer wiring every classification task shares.
 
-Subclasses define `forward` (images -> class logits) and may add `regularizer()` to the loss and
-narrow `trainable_parameters()`.
+Subclasses define `forward` (images -> class logits) and may add `regularizer()` to the loss, narrow
+`trainable_parameters()` (or split it into parameter groups) and change `eval_logits()`.
 """
 
 from collections.abc import Callable, Iterator
@@ -37,7 +37,7 @@ class ClassificationModule(pl.LightningModule):
     def regularizer(self) -> torch.Tensor | None:
         return None
 
-    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+    def trainable_parameters(self) -> Iterator[nn.Parameter] | list[dict[str, Any]]:
         return self.parameters()
 
     def training_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
@@ -54,9 +54,13 @@ class ClassificationModule(pl.LightningModule):
         self.log("train/acc", self.train_acc, on_step=False, on_epoch=True, prog_bar=True)
         return loss
 
+    def eval_logits(self, x: torch.Tensor, stage: str) -> torch.Tensor:
+        """The logits validation and test score (a subclass may add test-time augmentation)."""
+        return self(x)
+
     def evaluate(self, batch: Batch, stage: str) -> torch.Tensor:
         x, y = batch
-        logits = self(x)
+        logits = self.eval_logits(x, stage)
         loss_metric, acc_metric = getattr(self, f"{stage}_loss"), getattr(self, f"{stage}_acc")
         loss_metric(self.criterion(logits, y))
         acc_metric(logits, y)
