@@ -36,6 +36,7 @@ class ArraysDataModule(pl.LightningDataModule):
         num_workers: int = 0,
         augment: bool = True,
         crop_padding: int = 4,
+        crop_padding_mode: str = "constant",
         flip: bool = True,
         device_resident: bool = True,
     ) -> None:
@@ -44,7 +45,8 @@ class ArraysDataModule(pl.LightningDataModule):
         self.num_classes, self.mean, self.std = num_classes, list(mean), list(std)
         self.val_size, self.split_seed = val_size, split_seed
         self.batch_size, self.eval_batch_size, self.num_workers = batch_size, eval_batch_size, num_workers
-        self.augment, self.crop_padding, self.flip = augment, crop_padding, flip
+        self.augment, self.flip = augment, flip
+        self.crop_padding, self.crop_padding_mode = crop_padding, crop_padding_mode
         self.device_resident = device_resident
         self.train_set = self.val_set = self.test_set = None
         self._resident: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
@@ -98,7 +100,7 @@ class ArraysDataModule(pl.LightningDataModule):
         """uint8 batch -> [0, 1] floats, augmented when training. Usable without a Trainer."""
         x, y = batch
         if train and self.augment:
-            x = random_crop_flip(x, self.crop_padding, self.flip)
+            x = random_crop_flip(x, self.crop_padding, self.flip, self.crop_padding_mode)
         return to_unit_range(x), y
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):

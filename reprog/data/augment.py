@@ -7,11 +7,13 @@ import torch
 import torch.nn.functional as F
 
 
-def random_crop_flip(x: torch.Tensor, padding: int = 4, flip: bool = True) -> torch.Tensor:
-    """Random `padding`-pixel translation with zero fill (a padded random crop), then a random horizontal flip."""
+def random_crop_flip(x: torch.Tensor, padding: int = 4, flip: bool = True,
+                     padding_mode: str = "constant") -> torch.Tensor:
+    """Random `padding`-pixel translation (a padded random crop; `F.pad` mode: zero fill or `reflect`), then a
+    random horizontal flip."""
     n, c, h, w = x.shape
     dev = x.device
-    padded = F.pad(x, (padding,) * 4)
+    padded = F.pad(x, (padding,) * 4, mode=padding_mode)
     dy = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
     dx = torch.randint(0, 2 * padding + 1, (n, 1), device=dev)
     rows = torch.arange(h, device=dev) + dy
