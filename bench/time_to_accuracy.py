@@ -5,6 +5,7 @@ with the training time logged beside it (`time/train_s`, validation left out), f
 TensorBoard events. Prints a table and writes JSON.
 
     python bench/time_to_accuracy.py [--victim-args trainer=gpu ...] [--program-args trainer.max_epochs=3 ...]
+    python bench/time_to_accuracy.py --runs <earlier runs> --reuse-victim --program reprogram_mnist_scale
     python bench/time_to_accuracy.py --plot-only   # redraw the figure from the JSON
 """
 
@@ -43,6 +44,8 @@ def plot(results: dict, path: Path) -> None:
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
     for ax, (key, title, target) in zip(axes, (("victim", "airbench-class victim, CIFAR-10", 0.93),
                                                ("program", "MNIST program through it", 0.95))):
+        if key == "program":
+            title += f" ({results.get('program_experiment', 'reprogram_mnist')})"
         seconds, acc = zip(*results[key]["epochs"])
         ax.plot(seconds, [a * 100 for a in acc], "o-")
         ax.axhline(target * 100, ls="--", c="grey", lw=1, label=f"GPU target {target:.0%}")
@@ -70,6 +73,8 @@ def main() -> None:
     parser.add_argument("--program-args", nargs="*", default=[])
     parser.add_argument("--runs", default=str(ROOT / "outputs" / "bench" / time.strftime("tta_%Y%m%d_%H%M%S")))
     parser.add_argument("--out", default=str(OUT / "time_to_accuracy.json"))
+    parser.add_argument("--program", default="reprogram_mnist", help="the reprogramming experiment")
+    parser.add_argument("--reuse-victim", action="store_true", help="keep the finished victim run in --runs")
     parser.add_argument("--plot-only", action="store_true")
     args = parser.parse_args()
     runs, out = Path(args.runs), Path(args.out)
@@ -77,9 +82,15 @@ def main() -> None:
         plot(json.loads(out.read_text()), out.with_suffix(".png"))
         return
 
-    victim = run(["experiment=victim_airbench", *args.victim_args], runs / "victim")
-    program = run(["experiment=reprogram_mnist", f"victim.ckpt_path={runs / 'victim' / 'victim.safetensors'}",
-                   *args.program_args], runs / "program")
+    victim_dir = runs / "victim"
+    if args.reuse_victim:
+        config = (victim_dir / ".hydra" / "overrides.yaml").read_text()
+        victim = {"command": "python train.py " + " ".join(line[2:] for line in config.splitlines()),
+                  **curve(victim_dir)}
+    else:
+        victim = run(["experiment=victim_airbench", *args.victim_args], victim_dir)
+    program = run([f"experiment={args.program}", f"victim.ckpt_path={victim_dir / 'victim.safetensors'}",
+                   *args.program_args], runs / args.program)
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"\n{device}; train seconds exclude validation\n")
     print("| run | epoch | train s | val acc |\n|---|---|---|---|")
@@ -90,7 +101,7 @@ def main() -> None:
         t = time_to(r["epochs"], target)
         print(f"{name}: test acc {r['test_acc']:.2%}; val acc {target:.0%} "
               + (f"reached after {t:.1f} s of training" if t is not None else "not reached"))
-    results = {"device": device, "victim": victim, "program": program,
+    results = {"device": device, "victim": victim, "program": program, "program_experiment": args.program,
                "victim_s_to_93": time_to(victim["epochs"], 0.93), "program_s_to_95": time_to(program["epochs"], 0.95)}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")

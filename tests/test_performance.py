@@ -111,13 +111,6 @@ def test_compiled_victim_training_runs_end_to_end(tmp_path, cifar_npz_dir):
     assert "test/acc" in train(cfg)
 
 
-def test_airbench_victim_experiment_runs(tmp_path, cifar_npz_dir):
-    cfg = compose_train(tmp_path, cifar_npz_dir, ["experiment=victim_airbench", "trainer.fast_dev_run=true",
-                                                  "data.batch_size=64", "data.eval_batch_size=100"])
-    assert cfg.data.batch_size == 64 and cfg.task.label_smoothing == 0.2 and cfg.data.crop_padding == 2
-    assert "test/acc" in train(cfg)
-
-
 def test_training_clock_logs_training_time_beside_validation_accuracy(tmp_path, cifar_npz_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 

@@ -66,3 +66,10 @@ def test_a_tiny_model_overfits_a_small_batch(tmp_path, cifar_npz_dir):
     ])
     metrics = train(cfg)
     assert metrics["train/loss_step"] < 0.05, metrics
+
+
+def test_val_size_zero_trains_on_every_image_and_tests_the_last_weights(tmp_path, cifar_npz_dir):
+    cfg = compose_train(tmp_path, cifar_npz_dir, ["data.val_size=0", "trainer.limit_train_batches=2"])
+    metrics = train(cfg)
+    assert "test/acc" in metrics and not any(k.startswith("val/") for k in metrics)
+    assert (tmp_path / "run" / "checkpoints" / "last.ckpt").is_file()
