@@ -36,14 +36,17 @@ test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 # channels_last vs NCHW per model; every hot loop x model, Lightning vs a plain loop (bench/results/suite.json), PGD vs torchattacks, then
-# time-to-accuracy of the airbench-class victim and of MNIST reprogramming through it (~1.5 h on 2 CPU cores;
-# on a GPU pass BENCH_TTA="--victim-args trainer=gpu --program-args trainer=gpu").
+# time-to-accuracy of the airbench-class victim and of MNIST reprogramming through it, masked and scale
+# programs (~1.7 h on 2 CPU cores; on a GPU pass BENCH_TTA="--victim-args trainer=gpu --program-args trainer=gpu").
 BENCH_TTA ?=
+TTA_RUNS := outputs/bench/tta_$(shell date +%Y%m%d_%H%M%S)
 bench: install
 	$(BIN)/python bench/memory_format.py
 	$(BIN)/python bench/suite.py
 	$(BIN)/python bench/attack_throughput.py
-	$(BIN)/python bench/time_to_accuracy.py $(BENCH_TTA)
+	$(BIN)/python bench/time_to_accuracy.py --runs $(TTA_RUNS) $(BENCH_TTA)
+	$(BIN)/python bench/time_to_accuracy.py --runs $(TTA_RUNS) --reuse-victim --program reprogram_mnist_scale \
+		--out bench/results/time_to_accuracy_scale.json $(BENCH_TTA)
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir outputs

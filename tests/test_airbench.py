@@ -147,3 +147,25 @@ def test_airbench_experiment_trains_with_the_whole_recipe(tmp_path, cifar_npz_di
     assert levels.count(2) == 2 and set(levels) == {0, 2}, "the 2 test batches with TTA, validation without"
     assert load_file(tmp_path / "run" / "victim.safetensors")["1.0.fitted"].item()
     assert "lookahead" not in (tmp_path / "run" / "victim.json").read_text()
+
+
+def _fit_on_own_shard(rank: int, init_file: str, out_dir: str) -> None:
+    import torch.distributed as dist
+
+    dist.init_process_group("gloo", init_method=f"file://{init_file}", rank=rank, world_size=2)
+    torch.manual_seed(rank)  # each rank's first batch differs
+    stem = Whitening(3, kernel_size=2).train()
+    stem(torch.randn(8, 3, 10, 10) * (1 + 2 * rank))
+    torch.save(stem.weight.detach(), f"{out_dir}/weight{rank}.pt")
+    dist.destroy_process_group()
+
+
+def test_whitening_is_the_same_on_every_ddp_rank(tmp_path):
+    """Under DDP each rank fits on its own batch; the averaged covariance gives every rank the same stem."""
+    torch.multiprocessing.spawn(_fit_on_own_shard, args=(str(tmp_path / "init"), str(tmp_path)), nprocs=2)
+    w0, w1 = (torch.load(tmp_path / f"weight{r}.pt", weights_only=True) for r in (0, 1))
+    assert torch.equal(w0, w1)
+    alone = Whitening(3, kernel_size=2).train()
+    torch.manual_seed(0)
+    alone(torch.randn(8, 3, 10, 10))
+    assert not torch.allclose(alone.weight, w0, atol=1e-3), "rank 0 alone would have fitted another stem"

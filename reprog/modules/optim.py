@@ -20,10 +20,10 @@ def configure_optimizers(
     the decay per step (lr x weight_decay) stays that of the configured optimizer.
     """
     opt = optimizer(params=params)
-    for group in opt.param_groups:
-        scale = group.pop("lr_scale", 1.0)
+    for group in (g for g in opt.param_groups if "lr_scale" in g):
+        scale = group.pop("lr_scale")
         group["lr"] *= scale
-        group["weight_decay"] = group.get("weight_decay", 0.0) / scale
+        group["weight_decay"] /= scale
     if scheduler is None:
         return {"optimizer": opt}
     total_steps = int(trainer.estimated_stepping_batches)  # also sets trainer.num_training_batches
