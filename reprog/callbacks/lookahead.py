@@ -16,21 +16,19 @@ class Lookahead(pl.Callback):
     def __init__(self, every: int = 5, base: float = 0.95) -> None:
         self.every, self.base = every, base
         self.average: dict[str, torch.Tensor] = {}
+        self._weights: dict[str, torch.Tensor] = {}
         self._last_step = 0
 
-    def _weights(self, pl_module: pl.LightningModule) -> dict[str, torch.Tensor]:
-        """Float parameters and buffers (BatchNorm statistics), sharing storage with the module."""
-        return {k: v for k, v in pl_module.state_dict().items() if v.is_floating_point()}
-
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        weights = self._weights(pl_module)  # a restored average (a resumed run) keeps its values
+        # float parameters and buffers (BatchNorm statistics), sharing storage with the module: looked up once
+        self._weights = {k: v for k, v in pl_module.state_dict().items() if v.is_floating_point()}
         self.average = {k: self.average[k].to(v) if k in self.average else v.detach().clone()
-                        for k, v in weights.items()}
+                        for k, v in self._weights.items()}  # a restored average (a resumed run) keeps its values
         self._last_step = trainer.global_step
 
     @torch.no_grad()
-    def _pull(self, pl_module: pl.LightningModule, decay: float) -> None:
-        for name, weight in self._weights(pl_module).items():
+    def _pull(self, decay: float) -> None:
+        for name, weight in self._weights.items():
             average = self.average[name]
             average.lerp_(weight, 1 - decay)
             weight.copy_(average)
@@ -42,9 +40,9 @@ class Lookahead(pl.Callback):
             return
         self._last_step = step
         if step >= total:
-            self._pull(pl_module, decay=1.0)  # the model becomes the average
+            self._pull(decay=1.0)  # the model becomes the average
         elif step % self.every == 0:
-            self._pull(pl_module, decay=self.base**self.every * (step / total) ** 3)
+            self._pull(decay=self.base**self.every * (step / total) ** 3)
 
     def state_dict(self) -> dict[str, Any]:
         return {"average": self.average}
