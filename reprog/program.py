@@ -7,7 +7,8 @@ Pixel space is [0, 1], the space every reprog model takes (normalization is insi
   `tanh(W * M)`; writing the mask outside the nonlinearity keeps `P = 0` over the image for sigmoid too.
   As in the paper, `X_adv` is not clamped unless `clamp=True`.
 - `ScaleProgram` (rajatvd, 2018): the target image fills the canvas and enters inside the
-  nonlinearity, `X_adv = (tanh(W + a * x) + 1) / 2`, with the scale `a` learned too. No mask.
+  nonlinearity, `X_adv = (tanh(W + a * x) + 1) / 2`, with the scale `a` learned too (one number, one
+  per channel, or one per pixel). No mask.
 """
 
 from typing import Any
@@ -72,19 +73,26 @@ class AdversarialProgram(nn.Module):
 
 
 class ScaleProgram(AdversarialProgram):
+    """`a` of shape `scale`: a `scalar` ties a digit's stroke colour to its background (`W + a`), one per
+    `pixel` lets the program choose both images freely (twice the parameters)."""
+
     family = "scale"
+    SCALES = ("scalar", "channel", "pixel")
 
     def __init__(self, placement: Placement, channels: int = 3, nonlinearity: str = "tanh", clamp: bool = False,
-                 per_channel: bool = False, init_scale: float = 1.0) -> None:
+                 scale: str = "scalar", init_scale: float = 1.0) -> None:
         if placement.size != placement.canvas:
             raise UserError(f"program=scale needs the target image to fill the canvas; set data.digit_size="
                             f"{placement.canvas} (it is {placement.size})")
         if nonlinearity != "tanh" or clamp:
             raise UserError("program=scale is defined with tanh and already lies in [0, 1]; "
                             "drop the program.nonlinearity / program.clamp override")
+        if scale not in self.SCALES:
+            raise UserError(f"unknown program.scale {scale!r}; choose one of {list(self.SCALES)}")
         super().__init__(placement, channels, "tanh", clamp=False)
-        self.per_channel = per_channel
-        self.a = nn.Parameter(torch.full((channels if per_channel else 1, 1, 1), float(init_scale)))
+        self.scale = scale
+        shape = {"scalar": (1, 1, 1), "channel": (channels, 1, 1), "pixel": tuple(self.W.shape)}[scale]
+        self.a = nn.Parameter(torch.full(shape, float(init_scale)))
         self.M.fill_(1.0)  # every pixel serves
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -95,7 +103,7 @@ class ScaleProgram(AdversarialProgram):
         return ((torch.tanh(self.W) + 1) / 2).detach()
 
     def config(self) -> dict[str, Any]:
-        return {**super().config(), "per_channel": self.per_channel}
+        return {**super().config(), "scale": self.scale}
 
 
 class UniversalPerturbation(AdversarialProgram):

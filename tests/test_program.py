@@ -36,11 +36,14 @@ def test_unclamped_by_default_and_a_clamped_program_still_learns():
 
 def test_scale_program_fills_the_canvas_and_learns_its_scale():
     p = Placement(32, 32)
-    program = build_program("scale", p, per_channel=True, init_scale=2.0)
     x = torch.rand(2, 3, 32, 32)
-    assert torch.allclose(program(x), (torch.tanh(2.0 * x) + 1) / 2)
-    program(x).sum().backward()
-    assert program.a.grad.shape == (3, 1, 1) and program.W.grad is not None
+    for scale, shape in [("scalar", (1, 1, 1)), ("channel", (3, 1, 1)), ("pixel", (3, 32, 32))]:
+        program = build_program("scale", p, scale=scale, init_scale=2.0)
+        assert torch.allclose(program(x), (torch.tanh(2.0 * x) + 1) / 2)
+        program(x).sum().backward()
+        assert program.a.grad.shape == shape and program.W.grad is not None
+    with pytest.raises(UserError, match="program.scale"):
+        build_program("scale", p, scale="row")
     with pytest.raises(UserError, match="data.digit_size=32"):
         ScaleProgram(Placement(32, 28))
     with pytest.raises(UserError, match="expects inputs of shape"):

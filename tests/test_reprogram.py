@@ -159,3 +159,12 @@ def test_frequency_mapping_is_counted_before_training_and_saved(tmp_path, mnist_
     train(cfg)
     loaded = load_program(tmp_path / "run" / "program.safetensors")
     assert loaded.label_map.kind == "frequency" and loaded.label_map.index.flatten().unique().numel() == 10
+
+
+def test_scale_experiment_learns_a_per_pixel_scale_and_exports_it(tmp_path, mnist_dir, victim_file):
+    cfg = compose_train(tmp_path, mnist_dir, ["experiment=reprogram_mnist_scale", "data.val_size=100",
+                                              f"victim.ckpt_path={victim_file}", "trainer.fast_dev_run=true"])
+    train(cfg)
+    loaded = load_program(tmp_path / "run" / "program.safetensors")
+    assert loaded.program.family == "scale" and loaded.program.scale == "pixel"
+    assert loaded.program.a.shape == (3, 32, 32) and loaded.program.a.ne(1.0).any(), "a learned, pixel by pixel"
