@@ -1,16 +1,22 @@
-"""airbench94's recipe, piece by piece: whitening stem, BatchNorm-bias lr, triangle schedule, lookahead, TTA."""
+"""airbench94's recipe, piece by piece: whitening stem (and its bias freeze), BatchNorm-bias lr, triangle schedule,
+lookahead, alternating flips, TTA."""
 
 from functools import partial
 from types import SimpleNamespace
 
 import pytest
+import pytorch_lightning as pl
 import torch
 from safetensors.torch import load_file
 from torch import nn
 
 from conftest import compose_train
+from reprog.callbacks.freeze import FreezeAfter
 from reprog.callbacks.lookahead import Lookahead
+from reprog.data.arrays_datamodule import ArraysDataModule
 from reprog.data.augment import random_crop_flip
+from reprog.data.device_batches import DeviceBatches
+from reprog.errors import UserError
 from reprog.models import build_model
 from reprog.models.airbench import Whitening
 from reprog.models.export import load_victim
@@ -134,11 +140,56 @@ def test_reflect_translation_stays_inside_the_reflected_image():
     assert not (out == 0).all(dim=(1, 2)).any(), "no zero-filled border rows"
 
 
+def test_alternating_flip_mirrors_each_image_in_exactly_one_of_two_epochs():
+    images = torch.randint(0, 256, (40, 3, 4, 6), dtype=torch.uint8)
+    batches = DeviceBatches(images, torch.arange(40), 8, shuffle=True, drop_last=True, seed=3, alternate_flip=True)
+    flipped = []
+    for _ in range(3):
+        seen = {int(i): x for xb, yb in batches for x, i in zip(xb, yb)}
+        assert all(torch.equal(seen[i], images[i]) or torch.equal(seen[i], images[i].flip(-1)) for i in range(40))
+        flipped.append(torch.tensor([not torch.equal(seen[i], images[i]) for i in range(40)]))
+    assert torch.equal(flipped[1], ~flipped[0]) and torch.equal(flipped[2], flipped[0])
+    assert 8 < flipped[0].sum() < 32, "a random start"
+    with pytest.raises(UserError, match="device_resident=true"):
+        ArraysDataModule(flip="alternate", device_resident=False)
+
+
+def test_freeze_after_stops_the_whitening_bias_after_its_epochs():
+    class Tiny(pl.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(Whitening(3, kernel_size=2), nn.Flatten(), nn.Linear(24 * 7 * 7, 2))
+
+        def training_step(self, batch, batch_idx):
+            return nn.functional.cross_entropy(self.net(batch[0]), batch[1])
+
+        def configure_optimizers(self):  # momentum and weight decay would move a bias that is merely not stepped
+            return torch.optim.SGD(self.parameters(), lr=0.1, momentum=0.9, weight_decay=0.01)
+
+    class Record(pl.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            snapshots.append([p.detach().clone() for p in (pl_module.net[0].bias, pl_module.net[2].weight)])
+
+    torch.manual_seed(0)
+    snapshots = []
+    data = torch.utils.data.TensorDataset(torch.randn(32, 3, 8, 8), torch.randint(0, 2, (32,)))
+    trainer = pl.Trainer(max_epochs=3, callbacks=[FreezeAfter(1, "Whitening"), Record()], logger=False,
+                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=8))
+    (bias0, w0), (bias1, w1), (bias2, w2) = snapshots
+    assert bias0.abs().sum() > 0, "the bias learned in epoch 0"
+    assert torch.equal(bias1, bias0) and torch.equal(bias2, bias0), "then it stayed"
+    assert not torch.equal(w2, w1), "while the rest trained on"
+    with pytest.raises(UserError, match="no Nope module"):
+        FreezeAfter(1, "Nope").on_fit_start(trainer, Tiny())
+
+
 def test_airbench_experiment_trains_with_the_whole_recipe(tmp_path, cifar_npz_dir, monkeypatch):
     cfg = compose_train(tmp_path, cifar_npz_dir, ["experiment=victim_airbench", "data.batch_size=64",
                                                   "trainer.max_epochs=2", "trainer.limit_train_batches=4"])
     assert cfg.task.norm_bias_lr_scale == 64 and cfg.task.tta_level == 2 and "lookahead" in cfg.callbacks
-    assert cfg.data.crop_padding == 2 and cfg.data.crop_padding_mode == "reflect"
+    assert cfg.data.crop_padding == 2 and cfg.data.crop_padding_mode == "reflect" and cfg.data.flip == "alternate"
+    assert cfg.callbacks.freeze_whitening_bias.epochs == 3
     levels = []  # the TTA level of every evaluated batch
     monkeypatch.setattr("reprog.modules.victim.tta_logits",
                         lambda model, x, level: levels.append(level) or tta_logits(model, x, level))

@@ -37,10 +37,15 @@ class ArraysDataModule(pl.LightningDataModule):
         augment: bool = True,
         crop_padding: int = 4,
         crop_padding_mode: str = "constant",
-        flip: bool = True,
+        flip: bool | str = True,
         device_resident: bool = True,
     ) -> None:
         super().__init__()
+        if flip not in (True, False, "alternate"):
+            raise UserError(f"data.flip={flip!r}: choose true (random), false or alternate")
+        if flip == "alternate" and not device_resident:
+            raise UserError("data.flip=alternate is done by the device-resident path; set data.device_resident=true "
+                            "or data.flip=true")
         self.train_file, self.test_file = train_file, test_file
         self.num_classes, self.mean, self.std = num_classes, list(mean), list(std)
         self.val_size, self.split_seed = val_size, split_seed
@@ -70,15 +75,16 @@ class ArraysDataModule(pl.LightningDataModule):
             self.test_set = TensorDataset(*self.load_split(train=False))
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
-        return self._loader(self.train_set, self.batch_size, shuffle=True)
+        return self._loader(self.train_set, self.batch_size, train=True)
 
     def val_dataloader(self) -> DataLoader | DeviceBatches:
-        return self._loader(self.val_set, self.eval_batch_size, shuffle=False)
+        return self._loader(self.val_set, self.eval_batch_size, train=False)
 
     def test_dataloader(self) -> DataLoader | DeviceBatches:
-        return self._loader(self.test_set, self.eval_batch_size, shuffle=False)
+        return self._loader(self.test_set, self.eval_batch_size, train=False)
 
-    def _loader(self, dataset: TensorDataset, batch_size: int, shuffle: bool) -> DataLoader | DeviceBatches:
+    def _loader(self, dataset: TensorDataset, batch_size: int, train: bool) -> DataLoader | DeviceBatches:
+        shuffle = train
         if not self.device_resident:
             return DataLoader(dataset, batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
                               persistent_workers=self.num_workers > 0)
@@ -94,13 +100,14 @@ class ArraysDataModule(pl.LightningDataModule):
         if trainer and shuffle:  # rank 0's seed on every rank: the same permutations, so the shards stay disjoint
             seed = trainer.strategy.broadcast(seed)
         return DeviceBatches(*self._resident[key], batch_size, shuffle=shuffle, drop_last=shuffle, rank=rank,
-                             world_size=world, seed=seed, epoch=epoch)
+                             world_size=world, seed=seed, epoch=epoch,
+                             alternate_flip=train and self.augment and self.flip == "alternate")
 
     def preprocess(self, batch: tuple[torch.Tensor, torch.Tensor], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 batch -> [0, 1] floats, augmented when training. Usable without a Trainer."""
         x, y = batch
         if train and self.augment:
-            x = random_crop_flip(x, self.crop_padding, self.flip, self.crop_padding_mode)
+            x = random_crop_flip(x, self.crop_padding, self.flip is True, self.crop_padding_mode)
         return to_unit_range(x), y
 
     def on_after_batch_transfer(self, batch, dataloader_idx: int):

@@ -4,6 +4,8 @@ The airbench recipe: the whole split is one uint8 tensor on the device (CIFAR-10
 batch is one gather with a shuffled index. No workers, no collate, no host-to-device copy per step.
 Under DDP each rank takes every `world_size`-th index of the same permutation, so the shards are
 disjoint and, for training, equally long (every rank must take the same number of steps).
+With `alternate_flip` each image is mirrored in every other epoch from a random start (airbench's
+alternating flip: both orientations are seen in any two epochs running, not left to chance).
 """
 
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ class DeviceBatches:
         world_size: int = 1,
         seed: int = 0,
         epoch: int = 0,
+        alternate_flip: bool = False,
     ) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} is not in [0, {world_size})")
@@ -30,6 +33,10 @@ class DeviceBatches:
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
         self.rank, self.world_size = rank, world_size
         self.seed, self.epoch = seed, epoch  # the epoch picks the permutation; it counts up with every pass
+        self.flip_start = None
+        if alternate_flip:  # its own stream (permutations use seed + epoch), the same on every rank
+            bits = torch.randint(0, 2, (len(images),), generator=torch.Generator().manual_seed(seed + 2**62))
+            self.flip_start = bits.bool().to(images.device)
 
     def _end(self) -> int:
         """How many images an epoch deals out: all, or (drop_last: equal shards) a multiple of world_size."""
@@ -50,8 +57,12 @@ class DeviceBatches:
         return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-        index = self.shard()
+        index, odd = self.shard(), self.epoch % 2 == 1
         self.epoch += 1
         for i in range(len(self)):
             batch = index[i * self.batch_size : (i + 1) * self.batch_size]
-            yield self.images[batch], self.labels[batch]
+            images = self.images[batch]
+            if self.flip_start is not None:
+                flip = (self.flip_start[batch] ^ odd)[:, None, None, None]
+                images = torch.where(flip, images.flip(-1), images)
+            yield images, self.labels[batch]
