@@ -20,7 +20,7 @@ class FreezeAfter(pl.Callback):
         self._params = [getattr(m, self.parameter) for m in pl_module.modules() if type(m).__name__ == self.module_type]
         if not self._params:
             raise UserError(f"FreezeAfter: the model has no {self.module_type} module; drop that callback "
-                            f"(callbacks.<name>=null) or pick another model")
+                            "(e.g. ~callbacks.freeze_whitening_bias) or pick a model that has one")
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer) -> None:
         if trainer.current_epoch >= self.epochs:
