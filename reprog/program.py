@@ -77,7 +77,6 @@ class ScaleProgram(AdversarialProgram):
     `pixel` lets the program choose both images freely (twice the parameters)."""
 
     family = "scale"
-    SCALES = ("scalar", "channel", "pixel")
 
     def __init__(self, placement: Placement, channels: int = 3, nonlinearity: str = "tanh", clamp: bool = False,
                  scale: str = "scalar", init_scale: float = 1.0) -> None:
@@ -87,12 +86,13 @@ class ScaleProgram(AdversarialProgram):
         if nonlinearity != "tanh" or clamp:
             raise UserError("program=scale is defined with tanh and already lies in [0, 1]; "
                             "drop the program.nonlinearity / program.clamp override")
-        if scale not in self.SCALES:
-            raise UserError(f"unknown program.scale {scale!r}; choose one of {list(self.SCALES)}")
+        side = placement.canvas
+        shapes = {"scalar": (1, 1, 1), "channel": (channels, 1, 1), "pixel": (channels, side, side)}
+        if scale not in shapes:
+            raise UserError(f"unknown program.scale {scale!r}; choose one of {list(shapes)}")
         super().__init__(placement, channels, "tanh", clamp=False)
         self.scale = scale
-        shape = {"scalar": (1, 1, 1), "channel": (channels, 1, 1), "pixel": tuple(self.W.shape)}[scale]
-        self.a = nn.Parameter(torch.full(shape, float(init_scale)))
+        self.a = nn.Parameter(torch.full(shapes[scale], float(init_scale)))
         self.M.fill_(1.0)  # every pixel serves
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
