@@ -35,18 +35,20 @@ test: install
 test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
 
-# channels_last vs NCHW per model; every hot loop x model, Lightning vs a plain loop (bench/results/suite.json), PGD vs torchattacks, then
-# time-to-accuracy of the airbench-class victim and of MNIST reprogramming through it, masked and scale
-# programs (~1.7 h on 2 CPU cores; on a GPU pass BENCH_TTA="--victim-args trainer=gpu --program-args trainer=gpu").
-BENCH_TTA ?=
+# channels_last vs NCHW per model; every hot loop x model, Lightning vs a plain loop (bench/results/suite.json), PGD vs
+# torchattacks; time-to-accuracy of the airbench-class victim and of MNIST reprogramming through it, masked and scale
+# programs; then airbench94's own code beside our victim run (~3.2 h on 2 CPU cores; on a GPU: BENCH_TRAINER=trainer=gpu).
+BENCH_TRAINER ?=
 TTA_RUNS := outputs/bench/tta_$(shell date +%Y%m%d_%H%M%S)
+TTA_ARGS := --victim-args $(BENCH_TRAINER) --program-args $(BENCH_TRAINER)
 bench: install
 	$(BIN)/python bench/memory_format.py
 	$(BIN)/python bench/suite.py
 	$(BIN)/python bench/attack_throughput.py
-	$(BIN)/python bench/time_to_accuracy.py --runs $(TTA_RUNS) $(BENCH_TTA)
+	$(BIN)/python bench/time_to_accuracy.py --runs $(TTA_RUNS) $(TTA_ARGS)
 	$(BIN)/python bench/time_to_accuracy.py --runs $(TTA_RUNS) --reuse-victim --program reprogram_mnist_scale \
-		--out bench/results/time_to_accuracy_scale.json $(BENCH_TTA)
+		--out bench/results/time_to_accuracy_scale.json $(TTA_ARGS)
+	$(BIN)/python bench/airbench_reference.py --ours-args $(BENCH_TRAINER)
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir outputs
