@@ -21,6 +21,7 @@ import re
 import subprocess
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from unittest import mock
 
@@ -62,8 +63,8 @@ class WallClockEvent:
 
 
 @contextlib.contextmanager
-def on_cpu():
-    """Run airbench's CUDA code on the CPU in float32."""
+def on_cpu() -> Iterator[Callable[..., torch.nn.Module]]:
+    """Run airbench's CUDA code on the CPU in float32; yields the `make_net` to give `train94`."""
     init, make_net = CifarLoader.__init__, airbench.lib_airbench94.make_net94
 
     def cpu_loader(self, *args, **kwargs):
@@ -131,8 +132,12 @@ def summary_of_ours(run_dir: Path) -> dict:
 
 
 @torch.no_grad()
-def lossless_check(model: torch.nn.Module, inputs, data_dir: Path, device: str) -> dict:
-    """TTA accuracy on the lossless test images and on the JPEG copies of the same images."""
+def lossless_check(model: torch.nn.Module, inputs: Callable[[torch.Tensor], torch.Tensor], data_dir: Path,
+                   device: str) -> dict:
+    """TTA accuracy on the lossless test images and on the JPEG copies of the same images.
+
+    `inputs` maps [0, 1] pixels to what the model takes (airbench normalizes outside its net; ours inside).
+    """
     with np.load(data_dir / "cifar10" / "test_lossless_subset.npz") as f:
         lossless, y, index = (torch.from_numpy(f[k]) for k in ("x", "y", "index"))
     with np.load(data_dir / "cifar10" / "test.npz") as f:
