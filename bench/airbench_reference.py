@@ -4,7 +4,8 @@ The reference is the `airbench` package (Keller Jordan's airbench94, MIT): its l
 lookahead, whitening init and TTA run unmodified. On a CPU four shims stand in for CUDA: a wall-clock
 `torch.cuda.Event`, a no-op `synchronize`, loaders on the CPU, and float32 where it casts to float16 (CPUs
 have no fast fp16 convolutions). Both models are then scored on the lossless test images and on their
-JPEG copies, so the cost of the lossy pixels at test time is measured, not guessed. Prints a table and
+JPEG copies, so the cost of the lossy pixels at test time is measured, not guessed. Neither run is warmed up
+first (airbench's published GPU times are: on a GPU, expect its first run to be slower). Prints a table and
 writes JSON.
 
     python bench/airbench_reference.py                      # the reference, then ours (~80 min on 2 CPU cores)
