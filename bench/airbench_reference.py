@@ -34,19 +34,20 @@ from torchvision.transforms import Normalize
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+from reprog.data.arrays import load_arrays  # noqa: E402
+from reprog.data.cifar10 import CLASSES  # noqa: E402
 from reprog.models.export import load_victim  # noqa: E402
 from reprog.models.tta import tta_logits  # noqa: E402
 
 airbench_normalize = Normalize(CIFAR_MEAN, CIFAR_STD)  # the reference's inputs are normalized outside the net
-CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 
 
 def write_airbench_data(data_dir: Path, work: Path) -> None:
     """Our array files in airbench's format: `cifar10/{train,test}.pt` under the working folder."""
     (work / "cifar10").mkdir(parents=True, exist_ok=True)
     for split in ("train", "test"):
-        with np.load(data_dir / "cifar10" / f"{split}.npz") as f:
-            data = {"images": torch.from_numpy(f["x"]), "labels": torch.from_numpy(f["y"]), "classes": CLASSES}
+        x, y = load_arrays(data_dir / "cifar10" / f"{split}.npz")
+        data = {"images": x.permute(0, 2, 3, 1).contiguous(), "labels": y, "classes": list(CLASSES)}  # NHWC
         torch.save(data, work / "cifar10" / f"{split}.pt")
 
 
@@ -139,14 +140,14 @@ def lossless_check(model: torch.nn.Module, inputs: Callable[[torch.Tensor], torc
 
     `inputs` maps [0, 1] pixels to what the model takes (airbench normalizes outside its net; ours inside).
     """
+    lossless, y = load_arrays(data_dir / "cifar10" / "test_lossless_subset.npz")
     with np.load(data_dir / "cifar10" / "test_lossless_subset.npz") as f:
-        lossless, y, index = (torch.from_numpy(f[k]) for k in ("x", "y", "index"))
-    with np.load(data_dir / "cifar10" / "test.npz") as f:
-        jpeg = torch.from_numpy(f["x"])[index]
+        index = torch.from_numpy(f["index"])
+    jpeg = load_arrays(data_dir / "cifar10" / "test.npz")[0][index]
     model.eval()
     acc = {}
     for name, x in (("lossless", lossless), ("jpeg", jpeg)):
-        x = inputs(x.permute(0, 3, 1, 2).float().div(255).to(device))
+        x = inputs(x.float().div(255).to(device))
         acc[name] = (tta_logits(model, x, level=2).argmax(1).cpu() == y).float().mean().item()
     return {"images": len(y), **acc}
 
