@@ -19,6 +19,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from reprog.cli import exit_on_user_error
 from reprog.ddp import ddp_job_scope
 from reprog.errors import UserError
+from reprog.host_memory import keep_freed_host_memory
 from reprog.instantiators import instantiate_group
 from reprog.run_summary import job_overrides, plain_metrics, write_summary
 
@@ -31,6 +32,8 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
+    if cfg.get("keep_freed_host_memory"):
+        keep_freed_host_memory()
     output_dir = Path(cfg.paths.output_dir)
     write_summary(output_dir / "metrics.json", status="running", overrides=job_overrides())
     datamodule: pl.LightningDataModule = instantiate(cfg.data)

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 from reprog.data.arrays import load_arrays  # noqa: E402
 from reprog.data.cifar10 import CLASSES  # noqa: E402
+from reprog.host_memory import keep_freed_host_memory  # noqa: E402
 from reprog.models.export import load_victim  # noqa: E402
 from reprog.models.tta import tta_logits  # noqa: E402
 
@@ -160,6 +161,7 @@ def main() -> None:
     parser.add_argument("--work", default=str(ROOT / "outputs" / "bench" / time.strftime("airbench_ref_%Y%m%d_%H%M%S")))
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "airbench_reference.json"))
     args = parser.parse_args()
+    keep_freed_host_memory()  # the reference gets the allocator tuning that train.py gives ours
     data_dir = Path(os.environ.get("REPROG_DATA_DIR", ROOT / "data"))
     work, out = Path(args.work).resolve(), Path(args.out).resolve()
     ours_run = Path(args.ours_run).resolve() if args.ours_run else None

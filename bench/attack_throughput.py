@@ -17,6 +17,7 @@ import torch
 import torchattacks
 
 from reprog.attacks import PGD
+from reprog.host_memory import keep_freed_host_memory
 from reprog.models import build_model
 from reprog.models.export import load_victim
 from reprog.models.frozen import FrozenVictim
@@ -42,6 +43,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "attack_throughput.json"))
     args = parser.parse_args()
+    keep_freed_host_memory()  # as train.py runs (keep_freed_host_memory=true): both attacks share it
     torch.manual_seed(0)
     if args.victim:
         model, spec = load_victim(args.victim)

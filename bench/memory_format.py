@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from reprog.host_memory import keep_freed_host_memory
 from reprog.models import build_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -61,6 +62,7 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default=str(ROOT / "bench" / "results" / "memory_format.json"))
     args = parser.parse_args()
+    keep_freed_host_memory()  # as train.py runs (keep_freed_host_memory=true)
     device = torch.device(args.device)
     x, y = torch.rand(args.batch, 3, 32, 32, device=device), torch.randint(0, 10, (args.batch,), device=device)
 
