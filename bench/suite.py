@@ -15,7 +15,6 @@ import json
 import os
 import platform
 import statistics
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,6 +26,7 @@ from hydra import compose, initialize_config_dir
 from hydra.utils import instantiate
 from omegaconf import open_dict
 
+from reprog.host_memory import keep_freed_host_memory
 from reprog.instantiators import instantiate_group
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -47,34 +47,30 @@ DEFAULT_LOOPS = ["victim", "program", "attack"]
 
 # -- measuring ------------------------------------------------------------------------------------
 class PeakMemory:
-    """Peak CUDA memory allocated, or on CPU the peak resident set size sampled every 5 ms."""
+    """Peak CUDA memory allocated, or on CPU the process's peak resident set (Linux's VmHWM, reset on entry).
+
+    The kernel keeps the CPU peak, so nothing samples it: a sampling thread would steal time from the
+    two compute threads of a 2-core machine (about 10 % of a program step, measured).
+    """
 
     def __init__(self, device: torch.device) -> None:
-        self.device, self.peak, self._stop = device, 0, threading.Event()
+        self.device, self.peak = device, 0
 
-    def _rss(self) -> int:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-    def _sample(self) -> None:
-        while not self._stop.wait(0.005):
-            self.peak = max(self.peak, self._rss())
+    @staticmethod
+    def _vm_hwm() -> int:
+        with open("/proc/self/status") as f:
+            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
 
     def __enter__(self) -> "PeakMemory":
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         else:
-            self.peak = self._rss()
-            self._thread = threading.Thread(target=self._sample, daemon=True)
-            self._thread.start()
+            with open("/proc/self/clear_refs", "w") as f:
+                f.write("5")  # resets VmHWM to the current resident set
         return self
 
     def __exit__(self, *exc) -> None:
-        if self.device.type == "cuda":
-            self.peak = torch.cuda.max_memory_allocated(self.device)
-        else:
-            self._stop.set()
-            self._thread.join()
+        self.peak = torch.cuda.max_memory_allocated(self.device) if self.device.type == "cuda" else self._vm_hwm()
 
     @property
     def mib(self) -> float:
@@ -205,21 +201,32 @@ def compose_loop(loop: str, model: str, batch: int, device: torch.device, out_di
     return cfg
 
 
-def measure(loop: str, model: str, steps: int, args, device: torch.device) -> dict:
-    cfg = compose_loop(loop, model, args.batch, device, RUNS)
-    n = args.warmup + steps
-    runs = {"lightning": [], "plain": []}
-    memory = {"lightning": 0.0, "plain": 0.0}
-    for _ in range(args.repeats):  # alternate, so drift on a noisy machine hits both paths alike
-        for path, run in (("lightning", lightning_path), ("plain", plain_path)):
-            pl.seed_everything(0, verbose=False)
-            with PeakMemory(device) as mem:
-                stamps = run(cfg, loop, n, device)
-            runs[path].append(images_per_s(stamps, args.batch, args.warmup))
-            memory[path] = max(memory[path], mem.mib)
-    median = {k: statistics.median(v) for k, v in runs.items()}
-    return {"loop": loop, "model": model, "batch": args.batch, "images_per_s": runs, "median": median,
-            "peak_mib": memory, "ratio": median["lightning"] / median["plain"]}
+def measure(cases: list[tuple[str, str, int]], args, device: torch.device) -> list[dict]:
+    """Images/s and peak memory of both paths of every (loop, model, timed steps) case.
+
+    Each repeat goes round every case and both paths in turn, so drift on a noisy machine hits them all
+    alike: the Lightning/plain ratio compares two paths, the program/training speedup two cases.
+    """
+    cfgs = {case: compose_loop(case[0], case[1], args.batch, device, RUNS) for case in cases}
+    runs = {case: {"lightning": [], "plain": []} for case in cases}
+    memory = {case: {"lightning": 0.0, "plain": 0.0} for case in cases}
+    for repeat in range(args.repeats):
+        for case in cases:
+            loop, model, steps = case
+            for path, run in (("lightning", lightning_path), ("plain", plain_path)):
+                pl.seed_everything(0, verbose=False)
+                with PeakMemory(device) as mem:
+                    stamps = run(cfgs[case], loop, args.warmup + steps, device)
+                runs[case][path].append(images_per_s(stamps, args.batch, args.warmup))
+                memory[case][path] = max(memory[case][path], mem.mib)
+                print(f"repeat {repeat + 1}/{args.repeats}  {loop:8s} {model:9s} {path:9s} "
+                      f"{runs[case][path][-1]:8.0f} images/s", flush=True)
+    results = []
+    for case, r in runs.items():
+        median = {k: statistics.median(v) for k, v in r.items()}
+        results.append({"loop": case[0], "model": case[1], "batch": args.batch, "images_per_s": r, "median": median,
+                        "peak_mib": memory[case], "ratio": median["lightning"] / median["plain"]})
+    return results
 
 
 def main() -> None:
@@ -234,18 +241,14 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default=str(OUT / "suite.json"))
     args = parser.parse_args()
+    keep_freed_host_memory()  # as train.py runs (keep_freed_host_memory=true): both paths share it
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     steps = args.steps or (50 if cuda else 12)
     attack_steps = args.attack_steps or (20 if cuda else 3)
 
-    results = []
-    for loop in args.loops:
-        for model in args.models:
-            r = measure(loop, model, attack_steps if loop == "attack" else steps, args, device)
-            results.append(r)
-            print(f"{loop:8s} {model:9s} lightning {r['median']['lightning']:8.0f}  plain {r['median']['plain']:8.0f} "
-                  f"images/s  ratio {r['ratio']:.3f}", flush=True)
+    cases = [(loop, model, attack_steps if loop == "attack" else steps) for loop in args.loops for model in args.models]
+    results = measure(cases, args, device)
 
     where = torch.cuda.get_device_name(device) if cuda else f"{platform.processor() or platform.machine()}, " \
                                                               f"{torch.get_num_threads()} threads"
