@@ -61,9 +61,11 @@ def test_a_loaded_airbench_victim_is_not_refitted_and_folds_for_reprogramming(tm
     loaded.train()(torch.rand(32, 3, 32, 32) * 9)
     assert torch.equal(stem.weight, model[1][0].weight), "a loaded stem keeps its fit"
     victim = FrozenVictim(loaded, spec)
-    x = torch.rand(4, 3, 32, 32)
+    x = torch.rand(4, 3, 32, 32, requires_grad=True)
     assert type(victim.compute).__name__ == "GraphModule", "traced and BatchNorm-folded"
-    assert torch.allclose(victim(x), loaded.eval()(x), atol=1e-4)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in victim.compute.modules()), "all six, three behind a max-pool"
+    (grad,), (expected,) = (torch.autograd.grad(m(x).square().sum(), x) for m in (victim, loaded.eval()))
+    assert torch.allclose(victim(x), loaded(x), atol=1e-4) and torch.allclose(grad, expected, atol=1e-5)
 
 
 def test_airbench_batchnorm_scales_are_frozen_and_biases_get_the_scaled_lr():

@@ -15,7 +15,7 @@ from reprog.data.device_batches import DeviceBatches
 from reprog.label_mapping import FirstK
 from reprog.models import build_model
 from reprog.models.export import state_checksum
-from reprog.models.frozen import FrozenVictim
+from reprog.models.frozen import FrozenVictim, fold_batchnorm
 from reprog.placement import Placement
 from reprog.profiling import conv_backward_count
 from reprog.program import AdversarialProgram
@@ -101,6 +101,19 @@ def test_the_frozen_victim_computes_input_gradients_only():
     training_step = conv_backward_count(lambda: F.cross_entropy(model(digits), labels).backward())
     assert training_step.weight_grads == training_step.calls == 21
     assert training_step.input_grads == 20  # not for the input images
+
+
+@pytest.mark.parametrize("sign", [1.0, -1.0])
+def test_a_batchnorm_behind_a_max_pool_folds_only_with_positive_scales(sign):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.MaxPool2d(2), torch.nn.BatchNorm2d(4)).eval()
+    with torch.no_grad():
+        model[2].weight.copy_(torch.tensor([1.0, 2.0, 0.5, sign]))  # a negative scale turns max into min
+        model[2].running_mean.normal_(), model[2].running_var.uniform_(0.5, 2)
+    folded = fold_batchnorm(model)
+    x = torch.rand(2, 3, 10, 10)
+    assert torch.allclose(folded(x), model(x), atol=1e-6)
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in folded.modules()) == (sign < 0)
 
 
 def test_compile_keeps_state_dict_keys():

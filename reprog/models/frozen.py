@@ -6,14 +6,17 @@ checksum taken at freezing identifies the victim in a program's metadata.
 
 A frozen BatchNorm is a fixed affine map, so the victim computes with a copy whose BatchNorms are
 folded into the preceding convolutions (`torch.fx` fusion): program steps run ~1.3x faster on CPU.
+A BatchNorm behind a max-pool folds too when its scales are positive (airbench's conv -> pool -> norm),
+since max-pooling commutes with a per-channel affine map that keeps the order of values.
 The original module, its state dict and its checksum are untouched.
 """
 
 from typing import Any
 
 import torch
-from torch import nn
-from torch.fx.experimental.optimization import fuse
+from torch import fx, nn
+from torch.fx.experimental.optimization import fuse, replace_node_module
+from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from reprog.errors import UserError
 from reprog.models import build_model
@@ -51,11 +54,36 @@ class FrozenVictim(nn.Module):
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """A copy of an eval-mode `model` with Conv+BatchNorm pairs fused; `model` itself if it cannot be traced."""
+    """A copy of an eval-mode `model` with its BatchNorms folded into convolutions; `model` itself if it cannot be traced."""
     try:
-        return fuse(model.eval()).requires_grad_(False)
+        folded = fuse(model.eval())  # conv -> norm
     except Exception:  # e.g. data-dependent control flow: compute with the model as it is
         return model
+    fold_batchnorm_behind_max_pool(folded)
+    return folded.requires_grad_(False)
+
+
+def fold_batchnorm_behind_max_pool(graph: fx.GraphModule) -> None:
+    """conv -> max-pool -> norm becomes conv' -> max-pool, in place, where every scale of the norm is positive."""
+    modules = dict(graph.named_modules())
+    module = lambda node, kind: node.op == "call_module" and isinstance(modules[node.target], kind)  # noqa: E731
+    for norm in list(graph.graph.nodes):
+        if not module(norm, nn.BatchNorm2d):
+            continue
+        pool = norm.args[0]
+        if not (module(pool, nn.MaxPool2d) and len(pool.users) == 1 and not modules[pool.target].return_indices):
+            continue
+        conv = pool.args[0]
+        if not (module(conv, nn.Conv2d) and len(conv.users) == 1):
+            continue
+        bn = modules[norm.target]
+        scale = (bn.weight if bn.weight is not None else 1) / torch.sqrt(bn.running_var + bn.eps)
+        if (scale > 0).all():
+            replace_node_module(conv, modules, fuse_conv_bn_eval(modules[conv.target], bn))
+            norm.replace_all_uses_with(pool)
+            graph.graph.erase_node(norm)
+    graph.delete_all_unused_submodules()
+    graph.recompile()
 
 
 def load_frozen_victim(ckpt_path: str | None, random_init: bool = False, model: dict[str, Any] | None = None,
