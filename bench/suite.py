@@ -1,8 +1,9 @@
 """The hot loops, each through our Lightning path and through a minimal hand-written PyTorch loop.
 
 For every loop (victim training, program optimization, PGD attack) and model (resnet20, resnet18,
-airbench) it measures images/s and peak memory of both paths, alternating them in one process so the
-ratio is fair on a noisy machine, then prints a table and writes JSON. Both paths share the data
+airbench) it measures images/s of both paths, alternating them in one process so the ratios are fair
+on a noisy machine, and their peak memory (CUDA: allocated, in the same process; CPU: the resident set
+of a fresh process per path), then prints a table and writes JSON. Both paths share the data
 (device-resident CIFAR-10 / MNIST from paths.data_dir), the networks (channels_last) and the settings;
 the Lightning side is composed from the same configs as train.py, with its metrics and logging on.
 
@@ -15,6 +16,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -47,34 +50,33 @@ DEFAULT_LOOPS = ["victim", "program", "attack"]
 
 # -- measuring ------------------------------------------------------------------------------------
 class PeakMemory:
-    """Peak CUDA memory allocated, or on CPU the process's peak resident set (Linux's VmHWM, reset on entry).
-
-    The kernel keeps the CPU peak, so nothing samples it: a sampling thread would steal time from the
-    two compute threads of a 2-core machine (about 10 % of a program step, measured).
-    """
+    """Peak CUDA memory allocated by what runs inside the `with` block."""
 
     def __init__(self, device: torch.device) -> None:
-        self.device, self.peak = device, 0
-
-    @staticmethod
-    def _vm_hwm() -> int:
-        with open("/proc/self/status") as f:
-            return next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmHWM:"))
+        self.device, self.mib = device, 0.0
 
     def __enter__(self) -> "PeakMemory":
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
-        else:
-            with open("/proc/self/clear_refs", "w") as f:
-                f.write("5")  # resets VmHWM to the current resident set
         return self
 
     def __exit__(self, *exc) -> None:
-        self.peak = torch.cuda.max_memory_allocated(self.device) if self.device.type == "cuda" else self._vm_hwm()
+        if self.device.type == "cuda":
+            self.mib = torch.cuda.max_memory_allocated(self.device) / 2**20
 
-    @property
-    def mib(self) -> float:
-        return self.peak / 2**20
+
+def peak_rss_mib(loop: str, model: str, path: str, args) -> float:
+    """Peak resident memory of a fresh process that runs one path for a few steps (the kernel's figure, from
+    `os.wait4`). In one process the figure would be that of the largest path so far: the process keeps the
+    memory it frees (`keep_freed_host_memory`)."""
+    cmd = [sys.executable, __file__, "--peak-rss-of", loop, model, path, "--batch", str(args.batch),
+           "--warmup", str(args.warmup)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode:
+        sys.exit(f"{' '.join(cmd[1:])} failed (exit {proc.returncode}); run it to see why")
+    return usage.ru_maxrss / 1024
 
 
 class StepClock(pl.Callback):
@@ -218,9 +220,12 @@ def measure(cases: list[tuple[str, str, int]], args, device: torch.device) -> li
                 with PeakMemory(device) as mem:
                     stamps = run(cfgs[case], loop, args.warmup + steps, device)
                 runs[case][path].append(images_per_s(stamps, args.batch, args.warmup))
-                memory[case][path] = max(memory[case][path], mem.mib)
+                memory[case][path] = max(memory[case][path], mem.mib)  # CUDA; the CPU's is taken below
                 print(f"repeat {repeat + 1}/{args.repeats}  {loop:8s} {model:9s} {path:9s} "
                       f"{runs[case][path][-1]:8.0f} images/s", flush=True)
+    if device.type == "cpu":
+        for case in cases:
+            memory[case] = {path: peak_rss_mib(case[0], case[1], path, args) for path in ("lightning", "plain")}
     results = []
     for case, r in runs.items():
         median = {k: statistics.median(v) for k, v in r.items()}
@@ -240,8 +245,14 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default=str(OUT / "suite.json"))
+    parser.add_argument("--peak-rss-of", nargs=3, metavar=("LOOP", "MODEL", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     keep_freed_host_memory()  # as train.py runs (keep_freed_host_memory=true): both paths share it
+    if args.peak_rss_of:  # a child of peak_rss_mib: one path, a few untimed steps; the parent reads its peak
+        loop, model, path = args.peak_rss_of
+        run = lightning_path if path == "lightning" else plain_path
+        run(compose_loop(loop, model, args.batch, torch.device("cpu"), RUNS), loop, args.warmup + 2, torch.device("cpu"))
+        return
     device = torch.device(args.device)
     cuda = device.type == "cuda"
     steps = args.steps or (50 if cuda else 12)
