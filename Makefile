@@ -36,8 +36,9 @@ test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
 
 # channels_last vs NCHW per model; every hot loop x model, Lightning vs a plain loop (bench/results/suite.json), PGD vs
-# torchattacks; time-to-accuracy of the airbench-class victim and of MNIST reprogramming through it, masked and scale
-# programs; then airbench94's own code beside our victim run (~3.2 h on 2 CPU cores; on a GPU: BENCH_TRAINER=trainer=gpu).
+# torchattacks; keep_freed_host_memory off and on through train.py; time-to-accuracy of the airbench-class victim and of
+# MNIST reprogramming through it, masked and scale programs; then airbench94's own code beside our victim run
+# (~3.3 h on 2 CPU cores; on a GPU: BENCH_TRAINER=trainer=gpu).
 BENCH_TRAINER ?=
 TTA_RUNS := outputs/bench/tta_$(shell date +%Y%m%d_%H%M%S)
 TTA_ARGS := --victim-args $(BENCH_TRAINER) --program-args $(BENCH_TRAINER)
@@ -45,6 +46,7 @@ bench: install
 	$(BIN)/python bench/memory_format.py
 	$(BIN)/python bench/suite.py
 	$(BIN)/python bench/attack_throughput.py
+	$(BIN)/python bench/host_memory.py --args $(BENCH_TRAINER)
 	$(BIN)/python bench/time_to_accuracy.py --runs $(TTA_RUNS) $(TTA_ARGS)
 	$(BIN)/python bench/time_to_accuracy.py --runs $(TTA_RUNS) --reuse-victim --program reprogram_mnist_scale \
 		--out bench/results/time_to_accuracy_scale.json $(TTA_ARGS)

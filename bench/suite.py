@@ -66,17 +66,21 @@ class PeakMemory:
 
 
 def peak_rss_mib(loop: str, model: str, path: str, args) -> float:
-    """Peak resident memory of a fresh process that runs one path for a few steps (the kernel's figure, from
-    `os.wait4`). In one process the figure would be that of the largest path so far: the process keeps the
-    memory it frees (`keep_freed_host_memory`)."""
+    """Peak resident memory of a fresh process that runs one path for a few steps. In one process the figure
+    would be that of the largest path so far: the process keeps the memory it frees (`keep_freed_host_memory`)."""
     cmd = [sys.executable, __file__, "--peak-rss-of", loop, model, path, "--batch", str(args.batch),
            "--warmup", str(args.warmup)]
-    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode:
-        sys.exit(f"{' '.join(cmd[1:])} failed (exit {proc.returncode}); run it to see why")
-    return usage.ru_maxrss / 1024
+    child = subprocess.run(cmd, capture_output=True, text=True)
+    if child.returncode:
+        sys.exit(f"{' '.join(cmd[1:])} failed:\n{child.stderr[-2000:]}")
+    return int(child.stdout.split()[-1]) / 1024  # its VmHWM in kB, its last word
+
+
+def vm_hwm_kib() -> int:
+    """This process's peak resident set (Linux). Unlike a child's `ru_maxrss`, it does not start from the
+    parent's resident set at fork."""
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
 
 
 class StepClock(pl.Callback):
@@ -252,6 +256,7 @@ def main() -> None:
         loop, model, path = args.peak_rss_of
         run = lightning_path if path == "lightning" else plain_path
         run(compose_loop(loop, model, args.batch, torch.device("cpu"), RUNS), loop, args.warmup + 2, torch.device("cpu"))
+        print(vm_hwm_kib())
         return
     device = torch.device(args.device)
     cuda = device.type == "cuda"

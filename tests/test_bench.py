@@ -1,15 +1,19 @@
-"""The airbench reference bench runs airbench's own code on a CPU, and reads its results right."""
+"""The bench scripts that do more than time a loop: airbench's own code on a CPU, and train.py runs measured
+from outside."""
 
 import importlib.util
 
 import numpy as np
 import torch
 
-from conftest import ROOT, write_cifar_npz
+from conftest import ROOT, TINY_RUN, write_cifar_npz
 
 spec = importlib.util.spec_from_file_location("airbench_reference", ROOT / "bench" / "airbench_reference.py")
 airbench_reference = importlib.util.module_from_spec(spec)
 spec.loader.exec_module(airbench_reference)
+spec = importlib.util.spec_from_file_location("host_memory", ROOT / "bench" / "host_memory.py")
+host_memory = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(host_memory)
 
 
 def test_airbench_trains_on_the_cpu_from_our_array_files(tmp_path, monkeypatch):
@@ -37,3 +41,9 @@ def test_airbench_table_is_parsed_per_epoch_with_the_final_tta_accuracy():
 |          |   eval  |      1.2798  |     0.7363  |   0.8040  |       0.8147  |            136.5691  |"""
     assert airbench_reference.parse_airbench_table(printed) == {
         "epochs": [(20.7274, 0.604), (40.5, 0.804)], "train_s": 40.5, "test_acc": 0.8147}
+
+
+def test_host_memory_bench_reads_one_train_py_run_from_the_kernel(cifar_npz_dir):
+    r = host_memory.run([*TINY_RUN, "trainer.max_steps=2", f"paths.data_dir={cifar_npz_dir}"])
+    assert r["train_s"] > 0, "the run's own training clock"
+    assert r["faults"] > 1000 and r["peak_mib"] > 100, "that process's page faults and peak memory, from os.wait4"
