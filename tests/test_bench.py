@@ -2,18 +2,23 @@
 from outside."""
 
 import importlib.util
+from types import ModuleType
 
 import numpy as np
 import torch
 
 from conftest import ROOT, TINY_RUN, write_cifar_npz
 
-spec = importlib.util.spec_from_file_location("airbench_reference", ROOT / "bench" / "airbench_reference.py")
-airbench_reference = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(airbench_reference)
-spec = importlib.util.spec_from_file_location("host_memory", ROOT / "bench" / "host_memory.py")
-host_memory = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(host_memory)
+
+def bench_script(name: str) -> ModuleType:
+    """bench/<name>.py as a module (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+airbench_reference, host_memory = bench_script("airbench_reference"), bench_script("host_memory")
 
 
 def test_airbench_trains_on_the_cpu_from_our_array_files(tmp_path, monkeypatch):
