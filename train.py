@@ -1,10 +1,12 @@
 """Train any task chosen by config: `python train.py experiment=victim_cifar10 trainer.max_epochs=5`.
 
-Flow: seed -> datamodule -> task (a LightningModule) -> callbacks, loggers -> Trainer -> fit (train=true) -> test
--> export + metrics.json in the run directory. It knows nothing about what the task does.
+Flow: check the config -> seed -> datamodule -> task (a LightningModule) -> callbacks, loggers -> Trainer ->
+open and check every data split the run touches -> fit (train=true) -> export -> test -> metrics.json in the
+run directory. It knows nothing about what the task does.
 """
 
 import logging
+import os
 import time
 from pathlib import Path
 
@@ -16,46 +18,59 @@ from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ProgressBar
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from reprog.cli import exit_on_user_error
+from reprog.cli import exit_on_user_error, one_line
+from reprog.config_schema import check_config
 from reprog.ddp import ddp_job_scope
-from reprog.errors import UserError
 from reprog.host_memory import keep_freed_host_memory
 from reprog.instantiators import instantiate_group
-from reprog.run_summary import job_overrides, plain_metrics, write_summary
+from reprog.resume import check_resume_checkpoint
+from reprog.run_summary import RunRecord, job_overrides, plain_metrics
 
 log = logging.getLogger("reprog")
 
 
 def train(cfg: DictConfig) -> dict[str, float | None]:
-    """Fit and test the configured task; returns the final metrics."""
-    start = time.perf_counter()
+    """Fit and test the configured task; returns the final metrics. `metrics.json` says how it went."""
+    output_dir = Path(cfg.paths.output_dir)
+    last = output_dir / "checkpoints" / "last.ckpt"
+    record = RunRecord(output_dir / "metrics.json", overrides=job_overrides())
+    with record.tracking(describe=one_line, resume_hint=lambda: f"ckpt_path={last}" if last.is_file() else None):
+        return run(cfg, record)
+
+
+def run(cfg: DictConfig, record: RunRecord) -> dict[str, float | None]:
+    start, output_dir = time.perf_counter(), Path(cfg.paths.output_dir)
+    check_config(cfg)
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
     torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
     if cfg.get("keep_freed_host_memory"):
         keep_freed_host_memory()
-    output_dir = Path(cfg.paths.output_dir)
-    write_summary(output_dir / "metrics.json", status="running", overrides=job_overrides())
     datamodule: pl.LightningDataModule = instantiate(cfg.data)
     module: pl.LightningModule = instantiate(cfg.task)
     callbacks = instantiate_group(cfg.get("callbacks"))
     if not cfg.trainer.get("enable_progress_bar", True):  # the override wins over the default RichProgressBar
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_group(cfg.get("logger")))
+    fit, test = cfg.get("train", True), cfg.get("test")
+    open_data(datamodule, ["fit"] * fit + ["test"] * bool(test))
     ckpt_path = cfg.get("ckpt_path")
-    if ckpt_path and not Path(ckpt_path).is_file():
-        raise UserError(f"no checkpoint to resume from at {ckpt_path}; pass an existing .ckpt (e.g. <run>/checkpoints/last.ckpt)")
+    if ckpt_path:
+        check_resume_checkpoint(ckpt_path, module)
 
-    fit = cfg.get("train", True)
     metrics, epochs, steps = {}, 0, 0
     if fit:
         log.info("fitting %s on %s", type(module).__name__, type(datamodule).__name__)
         trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
         metrics = dict(trainer.callback_metrics)
         epochs, steps = trainer.current_epoch, trainer.global_step
-    if cfg.get("test"):
-        best = getattr(trainer.checkpoint_callback, "best_model_path", "") if fit and not trainer.fast_dev_run else ""
-        trainer.test(module, datamodule=datamodule, ckpt_path=best or None, weights_only=True)
+        restore_best(trainer, module)
+    if cfg.get("export") and hasattr(module, "export") and trainer.is_global_zero:  # before testing can fail
+        exported = module.export(output_dir)
+        record.update(exports=[str(exported), str(exported.with_suffix(".json"))], epochs=epochs, steps=steps)
+        log.info("exported %s", exported)
+    if test:
+        trainer.test(module, datamodule=datamodule, weights_only=True)
         metrics.update(trainer.callback_metrics)
 
     metrics = plain_metrics(metrics)
@@ -63,14 +78,26 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
     for logger in trainer.loggers:  # TensorBoard's HParams view: this job's settings beside its results
         if isinstance(logger, TensorBoardLogger):
             logger.log_hyperparams(hparams, {k: v for k, v in metrics.items() if v is not None})
+    summary = record.update(status="completed", metrics=metrics, epochs=epochs, steps=steps,
+                            wall_time_s=round(time.perf_counter() - start, 2), world_size=trainer.world_size)
     if trainer.is_global_zero:
-        if cfg.get("export") and hasattr(module, "export"):
-            log.info("exported %s", module.export(output_dir))
-        summary = write_summary(output_dir / "metrics.json", status="completed", metrics=metrics, epochs=epochs,
-                                steps=steps, wall_time_s=round(time.perf_counter() - start, 2),
-                                overrides=job_overrides(), world_size=trainer.world_size)
         log.info("results in %s", summary)
     return metrics
+
+
+def open_data(datamodule: pl.LightningDataModule, stages: list[str]) -> None:
+    """Load and check every split the run will touch now, so bad data fails in seconds, not after training."""
+    if int(os.environ.get("LOCAL_RANK", 0)) == 0:  # DDP ranks > 0 start after rank 0 has prepared the data
+        datamodule.prepare_data()
+    for stage in stages:
+        datamodule.setup(stage)
+
+
+def restore_best(trainer: pl.Trainer, module: pl.LightningModule) -> None:
+    """The best checkpoint's weights back into the module (the last ones when none was kept): what is exported and tested."""
+    best = getattr(trainer.checkpoint_callback, "best_model_path", "") if not trainer.fast_dev_run else ""
+    if best:
+        module.load_state_dict(torch.load(best, map_location=module.device, weights_only=True)["state_dict"])
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train.yaml")

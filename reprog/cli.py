@@ -1,13 +1,14 @@
 """Turn bad input into one clear line on stderr and a non-zero exit, never a traceback wall.
 
 Set HYDRA_FULL_ERROR=1 to get the full traceback instead. In a multirun the error is re-raised so
-that Hydra marks just that job as failed and the sweep goes on. Any failure is also recorded in the
-job's `metrics.json` (status "failed" and the message), so a sweep report keeps it.
+that Hydra marks just that job as failed and the sweep goes on. The job's `metrics.json` records the
+failure or interruption itself (`reprog.run_summary.RunRecord`), so a sweep report keeps it.
 """
 
 import functools
 import logging
 import os
+import signal
 from collections.abc import Callable
 from typing import Any
 
@@ -16,8 +17,8 @@ from hydra.errors import InstantiationException
 from hydra.types import RunMode
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
-from reprog.errors import UserError
-from reprog.run_summary import record_failure
+from reprog.errors import UserError, brief
+from reprog.run_summary import interruption
 
 log = logging.getLogger("reprog")
 
@@ -33,21 +34,27 @@ def one_line(error: BaseException) -> str:
         if isinstance(e, MissingMandatoryValue):
             return f"{e.full_key} has no value; set it on the command line, e.g. {e.full_key}=..."
         e = e.__cause__
-    return " ".join(str(error).split())
+    return " ".join(str(error).split()) if isinstance(error, USER_ERRORS) and str(error).strip() else brief(error)
 
 
 def exit_on_user_error(task: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(task)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        multirun = HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
         try:
             return task(*args, **kwargs)
-        except Exception as e:
-            message = one_line(e)
-            record_failure(message)
-            if not isinstance(e, USER_ERRORS) or os.environ.get("HYDRA_FULL_ERROR") == "1":
+        except BaseException as e:
+            how = interruption(e)
+            if how:  # no traceback for a signal the user or the scheduler sent
+                log.error("interrupted by %s; metrics.json says so and names the checkpoint to resume from", how)
+                if multirun:
+                    raise
+                raise SystemExit(128 + getattr(signal, how)) from None
+            if not isinstance(e, Exception) or not isinstance(e, USER_ERRORS) or os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise
+            message = one_line(e)
             log.error(message)
-            if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+            if multirun:
                 raise
             raise SystemExit(f"error: {message}") from None
 

@@ -11,5 +11,7 @@ class UserError(Exception):
 
 def brief(error: BaseException, limit: int = 300) -> str:
     """`Type: message` on one line, for quoting a library's error inside a UserError."""
-    text = " ".join(str(error).split()) or repr(error)
+    text = " ".join(str(error).split())
+    if not text:
+        return f"{type(error).__name__} (no message)"
     return f"{type(error).__name__}: {text[:limit]}{'…' if len(text) > limit else ''}"

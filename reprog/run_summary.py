@@ -1,18 +1,30 @@
 """`metrics.json`: what one run (or one multirun job) leaves behind for reports and scripts.
 
-Its `status` is "running" from the start, then "completed" or "failed" (with the error), so a job
-that was killed is still visible as unfinished.
+Its `status` says what happened: `running` (with the process id and host, so a report can tell a
+killed run from a live one), then `completed`, `failed` (with the error), or `interrupted` (SIGINT or
+SIGTERM, with the checkpoint to resume from). Each change rewrites the file atomically and keeps what
+was already recorded (the exports, for instance), so a crash in testing still lists the trained result.
 """
 
 import json
 import math
-from collections.abc import Mapping
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import torch
 from hydra.core.hydra_config import HydraConfig
-from pytorch_lightning.utilities import rank_zero_only
+from pytorch_lightning.utilities.exceptions import SIGTERMException
+from pytorch_lightning.utilities.rank_zero import rank_zero_only
+
+from reprog.atomic_files import write_file
+from reprog.errors import brief
 
 
 def plain_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -24,20 +36,72 @@ def plain_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
     return out
 
 
-@rank_zero_only
-def write_summary(path: str | Path, **fields: Any) -> Path:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(fields, indent=2, default=str) + "\n")
-    return path
-
-
 def job_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
-def record_failure(message: str) -> None:
-    """Mark the current Hydra job's `metrics.json` as failed, keeping the error message."""
-    if HydraConfig.initialized() and HydraConfig.get().runtime.output_dir:
-        write_summary(Path(HydraConfig.get().runtime.output_dir) / "metrics.json", status="failed", error=message,
-                      overrides=job_overrides())
+class Terminated(Exception):
+    """SIGTERM outside Lightning's loops (loading data, exporting): stop here, with the run recorded."""
+
+
+class RunRecord:
+    """The run's `metrics.json`, rewritten atomically at each change (on rank zero only)."""
+
+    def __init__(self, path: str | Path, **fields: Any) -> None:
+        self.path = Path(path)
+        self.fields: dict[str, Any] = dict(fields)
+
+    def update(self, **fields: Any) -> Path:
+        self.fields.update(fields)
+        if rank_zero_only.rank == 0:
+            write_file(self.path, json.dumps(self.fields, indent=2, default=str) + "\n")
+        return self.path
+
+    @contextmanager
+    def tracking(self, describe: Callable[[BaseException], str] = brief,
+                 resume_hint: Callable[[], str | None] = lambda: None) -> Iterator["RunRecord"]:
+        """`running` now; `failed` or `interrupted` if the block raises (the block records `completed` itself).
+
+        SIGTERM (a SLURM pre-emption, `kill`) outside `trainer.fit`/`test` raises `Terminated`; inside
+        them Lightning's own handler stops at the next batch and raises `SIGTERMException`.
+        """
+        self.update(status="running", pid=os.getpid(), host=socket.gethostname(),
+                    started=datetime.now().isoformat(timespec="seconds"))
+        previous = signal.getsignal(signal.SIGTERM)
+
+        def terminate(signum: int, frame: FrameType | None) -> None:
+            if signal.getsignal(signal.SIGTERM) is terminate:  # else Lightning's handler, which called this one,
+                raise Terminated("SIGTERM")                    # stops the loop at the next batch
+
+        installed = _set_signal(signal.SIGTERM, terminate)
+        try:
+            yield self
+        except BaseException as e:
+            how = interruption(e)
+            if how:
+                self.update(status="interrupted", signal=how, resume=resume_hint(), error=None)
+            elif not (isinstance(e, SystemExit) and not e.code):
+                self.update(status="failed", error=describe(e))
+            raise
+        finally:
+            if installed:
+                _set_signal(signal.SIGTERM, previous)
+
+
+def interruption(error: BaseException) -> str | None:
+    """"SIGINT" or "SIGTERM" when `error` is how Python or Lightning reports that signal, else None."""
+    if isinstance(error, (SIGTERMException, Terminated)):
+        return "SIGTERM"
+    if isinstance(error, KeyboardInterrupt):
+        return "SIGINT"
+    if isinstance(error, SystemExit) and isinstance(error.__context__, KeyboardInterrupt):
+        return "SIGINT"  # Lightning's graceful shutdown after Ctrl+C ends in sys.exit(1)
+    return None
+
+
+def _set_signal(signum: int, handler: Any) -> bool:
+    try:
+        signal.signal(signum, handler)
+    except ValueError:  # not the main thread (e.g. a launcher's worker thread): leave signals alone
+        return False
+    return True
