@@ -2,53 +2,90 @@
 
     python -m reprog.predict program=<run>/program.safetensors victim=<victim run>/victim.safetensors \
         images=digits.npz          # an array .npz: x uint8 (N, H, W[, 1]), y optional
-    python -m reprog.predict program=... victim=... images=mnist   # MNIST test set under paths.data_dir
+    python -m reprog.predict program=... victim=... images=mnist   # MNIST test set under data_dir
+
+Settings (key=value): program, victim, images (required); data_dir (env REPROG_DATA_DIR, default data),
+cache_dir (env REPROG_CACHE_DIR, default data/cache: where MNIST's .gz originals are extracted, so
+data_dir is only read), batch_size (512), show (20: predictions printed).
 
 Prints the accuracy (when labels are given) and the first predictions. A program made for another
 victim is refused: its metadata holds the sha256 of the victim it was trained on.
 """
 
+import os
 import sys
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
-from reprog.data.arrays import load_arrays
 from reprog.data.mnist import PaddedMNISTDataModule
-from reprog.data.target_images import resize, to_canvas
+from reprog.data.target_images import RESIZE, resize, to_canvas
 from reprog.errors import UserError, brief
-from reprog.models.frozen import load_frozen_victim
-from reprog.program_io import load_program
+from reprog.models.frozen import FrozenVictim, load_frozen_victim
+from reprog.program_io import LoadedProgram, load_program
 
 DEFAULTS = {"program": "???", "victim": "???", "images": "???", "data_dir": "${oc.env:REPROG_DATA_DIR,data}",
-            "batch_size": 512, "show": 20}
+            "cache_dir": "${oc.env:REPROG_CACHE_DIR,data/cache}", "batch_size": 512, "show": 20}
+USAGE = "usage: python -m reprog.predict program=P victim=V images=I"
+EXAMPLES = {"program": "<run>/program.safetensors", "victim": "<victim run>/victim.safetensors",
+            "images": "digits.npz or images=mnist", "data_dir": "data", "cache_dir": "data/cache"}
 
 
-def read_images(images: str, data_dir: str) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Grey images as uint8 (N, 1, H, W) and labels if present."""
+def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Grey images as uint8 (N, 1, H, W) and labels if present; nothing is written under `data_dir`.
+
+    MNIST's .gz originals are extracted into `cache_dir` (default: env REPROG_CACHE_DIR, else data/cache).
+    """
     if images == "mnist":
-        return PaddedMNISTDataModule(data_dir, download=False).raw_split(train=False)
+        cache_dir = cache_dir or os.environ.get("REPROG_CACHE_DIR", "data/cache")
+        try:
+            return PaddedMNISTDataModule(data_dir, cache_dir=cache_dir, download=False).raw_split(train=False)
+        except UserError as e:  # its hint names training's settings; name ours
+            what = str(e).rsplit("; ", 1)[0]
+            raise UserError(f"images=mnist: {what}; point data_dir= (env REPROG_DATA_DIR) at the folder that "
+                            "holds MNIST/raw/") from e
+    if Path(images).is_dir():
+        raise UserError(f"images={images} is a folder; pass an .npz file with x uint8 (N, H, W), or images=mnist")
     try:
         with np.load(images, allow_pickle=False) as f:
             x, y = f["x"], (f["y"] if "y" in f.files else None)
     except Exception as e:
         raise UserError(f"cannot read images {images} ({brief(e)}); give an .npz with x uint8 "
                         "(N, H, W) or (N, H, W, 1) and optional labels y, or images=mnist") from e
-    if x.dtype != np.uint8 or x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] != 1):
+    if x.dtype != np.uint8 or x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] != 1) or 0 in x.shape[1:]:
         raise UserError(f"images {images}: x is {x.dtype} {x.shape}; expected uint8 (N, H, W) or (N, H, W, 1)")
+    if y is not None:
+        if not np.issubdtype(y.dtype, np.integer):
+            raise UserError(f"images {images}: labels y are {y.dtype}; expected integers, one per image "
+                            "(or save the .npz without y)")
+        if y.shape != (x.shape[0],):
+            raise UserError(f"images {images}: labels y have shape {y.shape} for {x.shape[0]} images; "
+                            "expected one integer label per image (or save the .npz without y)")
     x = torch.from_numpy(x.reshape(x.shape[0], 1, x.shape[1], x.shape[2]).copy())
     return x, (torch.from_numpy(y.astype(np.int64)) if y is not None else None)
 
 
-@torch.inference_mode()
-def predict(program_path: str, victim_path: str, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Target-class predictions for uint8 (N, 1, H, W) images."""
+def load(program_path: str, victim_path: str) -> tuple[LoadedProgram, FrozenVictim]:
+    """The program and its victim, checked to belong together (before any image is read)."""
     loaded = load_program(program_path)
     victim = load_frozen_victim(victim_path)
     if victim.sha256 != loaded.victim_sha256:
         raise UserError(f"program {program_path} was made for victim sha256 {loaded.victim_sha256[:12]}…, but "
                         f"{victim_path} is {victim.sha256[:12]}…; pass the victim it was trained on")
+    resized = loaded.meta.get("target", {}).get("resize", RESIZE)
+    if resized != RESIZE:
+        raise UserError(f"program {program_path} was trained on target images resized with {resized!r}, but this "
+                        f"reprog resizes with {RESIZE!r}; use the reprog version that made it")
+    return loaded, victim
+
+
+@torch.inference_mode()
+def classify(loaded: LoadedProgram, victim: FrozenVictim, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Target-class predictions for uint8 (N, 1, H, W) images."""
     placement, channels = loaded.program.placement, loaded.program.channels
     images = resize(images, placement.size)
     preds = [loaded.label_map(victim(loaded.program(to_canvas(chunk, placement, channels)))).argmax(1)
@@ -56,19 +93,68 @@ def predict(program_path: str, victim_path: str, images: torch.Tensor, batch_siz
     return torch.cat(preds)
 
 
+def predict(program_path: str, victim_path: str, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
+    """Target-class predictions for uint8 (N, 1, H, W) images, from the program and victim files."""
+    return classify(*load(program_path, victim_path), images, batch_size)
+
+
+def settings(argv: list[str]) -> DictConfig:
+    """The command line as a checked config: every mistake in it is a UserError naming the argument."""
+    cfg = OmegaConf.create(DEFAULTS)
+    for arg in argv:
+        key = arg.split("=", 1)[0]
+        if "=" not in arg or not key:
+            raise UserError(f"argument {arg!r} is not key=value; {USAGE} (settings: {', '.join(DEFAULTS)})")
+        if key not in DEFAULTS:
+            raise UserError(f"unknown setting {key!r}; known: {', '.join(DEFAULTS)}")
+        try:
+            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([arg]))
+        except Exception as e:  # OmegaConf's own errors, and YAML's for values such as `[1,`
+            raise UserError(f"cannot parse {arg!r} ({brief(e, 160)}); write plain key=value, quoting odd values") from e
+    for key in ("program", "victim", "images"):
+        if OmegaConf.is_missing(cfg, key):
+            raise UserError(f"{key}=... is required; {USAGE}")
+    for key in ("program", "victim", "images", "data_dir", "cache_dir"):
+        try:
+            value = cfg[key]  # resolves interpolations such as ${oc.env:...}
+        except OmegaConfBaseException as e:
+            raise UserError(f"cannot resolve {key}= ({brief(e, 160)}); fix the ${{...}} it uses, or give {key}= "
+                            "a plain value") from e
+        if value is None or str(value) == "":
+            raise UserError(f"{key}= is empty; give a path, e.g. {key}={EXAMPLES[key]}")
+        if OmegaConf.is_config(value):
+            raise UserError(f"{key}={_shown(value)} is not a path; give one, e.g. {key}={EXAMPLES[key]}")
+        cfg[key] = str(value)
+    for key, low, meaning in (("batch_size", 1, "a whole number ≥ 1"), ("show", 0, "a whole number ≥ 0")):
+        if type(cfg[key]) is not int or cfg[key] < low:
+            raise UserError(f"{key}={_shown(cfg[key])} is not {meaning}; e.g. {key}={DEFAULTS[key]}")
+    for key, file in (("program", "program.safetensors"), ("victim", "victim.safetensors")):
+        if Path(cfg[key]).is_dir():
+            inside = Path(cfg[key]) / file
+            hint = f"pass {inside}" if inside.is_file() else f"pass the {file} file written by a run"
+            raise UserError(f"{key}={cfg[key]} is a folder; {hint}")
+    return cfg
+
+
+def _shown(value: Any) -> str:
+    return repr(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
+
+
 def main(argv: list[str]) -> None:
+    if argv in (["-h"], ["--help"]):
+        print(__doc__)
+        return
     try:
-        cfg = OmegaConf.merge(OmegaConf.create(DEFAULTS), OmegaConf.from_dotlist(argv))
-        unknown = set(cfg) - set(DEFAULTS)
-        if unknown:
-            raise UserError(f"unknown setting(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
-        for key in ("program", "victim", "images"):
-            if OmegaConf.is_missing(cfg, key):
-                raise UserError(f"{key}=... is required; usage: python -m reprog.predict program=P victim=V images=I")
-        x, y = read_images(cfg.images, cfg.data_dir)
-        preds = predict(cfg.program, cfg.victim, x, cfg.batch_size)
+        cfg = settings(argv)
+        loaded, victim = load(cfg.program, cfg.victim)
+        x, y = read_images(cfg.images, cfg.data_dir, cfg.cache_dir)
+        if len(x) == 0:
+            raise UserError(f"images={cfg.images} holds no images; give at least one")
+        preds = classify(loaded, victim, x, cfg.batch_size)
     except UserError as e:
         raise SystemExit(f"error: {e}") from None
+    except OmegaConfBaseException as e:
+        raise SystemExit(f"error: bad settings ({brief(e, 200)}); {USAGE}") from None
     print("predictions:", " ".join(map(str, preds[: cfg.show].tolist())), "…" if len(preds) > cfg.show else "")
     if y is not None:
         print(f"accuracy: {(preds == y).float().mean().item():.4f} on {len(y)} images")

@@ -159,3 +159,9 @@ def victim_file(tmp_path: Path) -> Path:
     spec = {"arch": "resnet20", "num_classes": 10, "mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26],
             "weights": None}
     return save_victim(build_model(**spec), spec, tmp_path / "victim" / "victim.safetensors")
+
+
+@pytest.fixture(autouse=True)
+def own_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test extracts into its own cache, never into a ./data/cache an earlier run left behind."""
+    monkeypatch.setenv("REPROG_CACHE_DIR", str(tmp_path / "cache"))

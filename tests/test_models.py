@@ -60,5 +60,11 @@ def test_untrusted_victim_files_are_refused_without_running_code(tmp_path):
     spec = {"arch": "resnet20", "num_classes": 10, "mean": [0.5] * 3, "std": [0.25] * 3}
     path = save_victim(build_model(**spec), spec, tmp_path / "victim")
     path.with_suffix(".json").write_text('{"model": {"arch": "resnet20", "payload": "os.system"}}')
-    with pytest.raises(UserError, match="does not match its own model spec"):
+    with pytest.raises(UserError, match="victim.json disagrees with the metadata inside victim.safetensors"):
         load_victim(path)
+    from reprog.artifacts import save_artifact
+
+    odd = save_artifact(tmp_path / "odd" / "victim", build_model(**spec).state_dict(),
+                        {"model": {**spec, "payload": "os.system"}, "sha256": "0" * 64})
+    with pytest.raises(UserError, match="does not match its own model spec"):
+        load_victim(odd)

@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from reprog.data.arrays import load_arrays
 from reprog.data.augment import random_crop_flip, to_unit_range
 from reprog.data.device_batches import DeviceBatches
+from reprog.data.split_check import check_split
 from reprog.errors import UserError
 
 
@@ -63,16 +64,34 @@ class ArraysDataModule(pl.LightningDataModule):
             raise UserError(f"data.{'train' if train else 'test'}_file is not set; point it at an .npz array data set")
         return load_arrays(Path(path))
 
+    def split_files(self, train: bool) -> tuple[str, str]:
+        """Where a split's images and labels come from, for error messages: files when there are any."""
+        path = self.train_file if train else self.test_file
+        return (str(path) if path else f"the {'train' if train else 'test'} split",) * 2
+
+    def check_split(self, x: torch.Tensor, y: torch.Tensor, train: bool) -> None:
+        """Fail with one line unless the split is uint8 (N, C, H, W) images, one channel per value of `mean`,
+        and labels in 0..num_classes-1."""
+        images_from, labels_from = self.split_files(train)
+        channels, found = len(self.mean), x.shape[1] if x.ndim > 1 else 0  # found is used only when ndim is 4
+        check_split(x, y, channels=channels, num_classes=self.num_classes, images_from=images_from,
+                    labels_from=labels_from, channel_fix=f"give images with {channels} channels, or set data.mean "
+                                                         f"and data.std to {found} values each")
+
     def setup(self, stage: str | None = None) -> None:
+        """Load and check the splits `stage` needs, once; touches no Trainer, so it can run before one exists."""
         if self.train_set is None and stage in (None, "fit", "validate"):
             x, y = self.load_split(train=True)
+            self.check_split(x, y, train=True)
             if not 0 <= self.val_size < len(x):
                 raise UserError(f"data.val_size={self.val_size} must be in [0, {len(x)}) for {len(x)} train images")
             perm = torch.randperm(len(x), generator=torch.Generator().manual_seed(self.split_seed))
             val, train = perm[: self.val_size], perm[self.val_size :]
             self.train_set, self.val_set = TensorDataset(x[train], y[train]), TensorDataset(x[val], y[val])
         if self.test_set is None and stage in (None, "test", "predict"):
-            self.test_set = TensorDataset(*self.load_split(train=False))
+            x, y = self.load_split(train=False)
+            self.check_split(x, y, train=False)
+            self.test_set = TensorDataset(x, y)
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.train_set, self.batch_size, train=True)

@@ -55,6 +55,11 @@ class CIFAR10DataModule(ArraysDataModule):
             raise UserError(f"could not download CIFAR-10 into {self.data_dir} ({brief(e)}); "
                             f"put a copy at {where}, or point paths.data_dir (env REPROG_DATA_DIR) at one") from e
 
+    def split_files(self, train: bool) -> tuple[str, str]:
+        where = (self.npz_dir / ("train.npz" if train else "test.npz") if self.has_npz
+                 else self.data_dir / CIFAR10.base_folder)
+        return (str(where),) * 2
+
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         if self.has_npz:
             return load_arrays(self.npz_dir / ("train.npz" if train else "test.npz"))

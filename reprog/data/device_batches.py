@@ -52,6 +52,17 @@ class DeviceBatches:
             order = torch.arange(n)
         return order[self.rank : self._end() : self.world_size].to(self.images.device)
 
+    def set_epoch(self, epoch: int) -> None:
+        """Lightning calls this (through `sampler`) before every epoch, a resumed one included: the
+        permutation follows the trainer's epoch, not how often this object was iterated."""
+        self.epoch = epoch
+
+    @property
+    def sampler(self) -> "DeviceBatches":  # where Lightning looks for set_epoch
+        return self
+
+    batch_sampler = None  # the batches are sliced here, not drawn by a sampler
+
     def __len__(self) -> int:
         per_rank = len(range(self.rank, self._end(), self.world_size))
         return per_rank // self.batch_size if self.drop_last else -(-per_rank // self.batch_size)

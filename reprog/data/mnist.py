@@ -1,18 +1,50 @@
 """MNIST and Fashion-MNIST digits, resized and placed on the victim's canvas.
 
 torchvision's readers supply the images. Under `data_dir/<MNIST|FashionMNIST>/raw/` they take the
-extracted IDX files, or else the original `.gz` files: those are linked into `cache_dir` and
-extracted there after torchvision verifies their md5, so the data folder is never written to (it may
-be shared or read-only). With neither, `download=True` fetches them.
+extracted IDX files, or else the original `.gz` files: those have their md5 checked against
+torchvision's table and are extracted into `cache_dir`, so the data folder is never written to (it may
+be shared or read-only). With neither, `download=True` fetches them into `data_dir`. Every IDX file's
+header is checked against its size before torchvision reads it, so a truncated or mangled file gets one
+line naming it; a bad file in the cache (ours) is extracted again from the `.gz` originals.
 """
 
+import gzip
+import logging
+import os
+import tempfile
 from pathlib import Path
 
 import torch
 from torchvision.datasets import MNIST, FashionMNIST
+from torchvision.datasets.utils import calculate_md5, check_integrity
 
+from reprog.data.idx import IdxError, idx_shape
 from reprog.data.target_images import PlacedImagesDataModule
 from reprog.errors import UserError, brief
+
+log = logging.getLogger("reprog")
+PREFIXES = {True: "train", False: "t10k"}  # torchvision's file names for the train and test splits
+
+
+def idx_files(raw: Path, train: bool) -> tuple[Path, Path]:
+    """A split's extracted images and labels files in a `raw` folder."""
+    return raw / f"{PREFIXES[train]}-images-idx3-ubyte", raw / f"{PREFIXES[train]}-labels-idx1-ubyte"
+
+
+def idx_problem(raw: Path) -> tuple[Path, str] | None:
+    """The first bad IDX file under `raw` and what is wrong with it, or None when all four are sound."""
+    for train in (True, False):
+        images, labels = idx_files(raw, train)
+        counts = []
+        for path, ndim in ((images, 3), (labels, 1)):
+            try:
+                counts.append(idx_shape(path, ndim)[0])
+            except IdxError as e:
+                return path, str(e)
+        n_images, n_labels = counts
+        if n_images != n_labels:
+            return labels, f"{n_labels} labels for the {n_images} images in {images.name}"
+    return None
 
 
 class PaddedMNISTDataModule(PlacedImagesDataModule):
@@ -21,49 +53,135 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
     def __init__(self, data_dir: str = "data", cache_dir: str | None = None, download: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self.data_dir = Path(data_dir)
-        self.cache_dir = Path(cache_dir) if cache_dir else self.data_dir / "cache"
+        # as conf/paths' cache_dir (env REPROG_CACHE_DIR, else data/cache under the working directory): never
+        # inside data_dir, which may be shared and read-only
+        self.cache_dir = Path(cache_dir or os.environ.get("REPROG_CACHE_DIR") or "data/cache")
         self.download = download
+        self._origin = (self.raw(self.data_dir), "")  # the folder the splits came from and the files' suffix
 
     @property
     def name(self) -> str:
         return self.dataset_class.__name__
 
-    def _has(self, root: Path, suffix: str = "") -> bool:
-        raw = root / self.name / "raw"
-        return all((raw / (Path(url).stem if not suffix else Path(url).name)).is_file()
-                   for url, _ in self.dataset_class.resources)
+    def raw(self, root: Path) -> Path:
+        return root / self.name / "raw"
 
-    def _root(self) -> tuple[Path, bool]:
-        """The folder to read from, and whether torchvision must verify + extract (no network needed)."""
+    def _has(self, root: Path, suffix: str = "") -> bool:
+        return all((self.raw(root) / (Path(name).stem + suffix)).is_file() for name, _ in self.dataset_class.resources)
+
+    def _root(self) -> Path:
+        """The folder whose `<Name>/raw/` holds four sound IDX files, extracting or downloading them first."""
+        self._origin = (self.raw(self.data_dir), "")
         if self._has(self.data_dir):
-            return self.data_dir, False
+            if problem := idx_problem(self.raw(self.data_dir)):
+                path, what = problem
+                raise UserError(f"corrupt {path}: {what}; replace it with the original")
+            return self.data_dir
+        has_gz = self._has(self.data_dir, suffix=".gz")
         if self._has(self.cache_dir):
-            return self.cache_dir, False
-        if self._has(self.data_dir, suffix=".gz"):
-            raw = self.cache_dir / self.name / "raw"
-            raw.mkdir(parents=True, exist_ok=True)
-            for url, _ in self.dataset_class.resources:
-                link = raw / Path(url).name
-                if not link.exists():
-                    link.symlink_to((self.data_dir / self.name / "raw" / Path(url).name).resolve())
-            return self.cache_dir, True
+            if not (problem := idx_problem(self.raw(self.cache_dir))):
+                self._origin = (self.raw(self.data_dir), ".gz") if has_gz else (self.raw(self.cache_dir), "")
+                return self.cache_dir
+            path, what = problem
+            if not has_gz:
+                raise UserError(f"corrupt {path} in the cache: {what}; delete the cache folder "
+                                f"{self.cache_dir / self.name} and run again")
+            log.warning("corrupt %s in the cache (%s); extracting it again from %s", path, what,
+                        self.raw(self.data_dir))
+            try:
+                for name, _ in self.dataset_class.resources:
+                    (self.raw(self.cache_dir) / Path(name).stem).unlink(missing_ok=True)
+            except OSError as e:
+                raise UserError(f"cannot clear the corrupt cache {self.raw(self.cache_dir)} ({brief(e)}); "
+                                f"delete the cache folder {self.cache_dir / self.name} and run again") from e
+        if has_gz:
+            self._extract()
+            self._origin = (self.raw(self.data_dir), ".gz")
+            return self.cache_dir
         if self.download:
-            return self.data_dir, True
-        raise UserError(f"no {self.name} found: expected {self.data_dir / self.name / 'raw'}/"
+            return self._fetch()
+        raise UserError(f"no {self.name} found: expected {self.raw(self.data_dir)}/"
                         "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; set data.download=true to fetch it, "
                         "or point paths.data_dir (env REPROG_DATA_DIR) at a copy")
+
+    def _extract(self) -> None:
+        """Check the `.gz` originals' md5 and decompress them into the cache, each file replaced whole."""
+        src, dst = self.raw(self.data_dir), self.raw(self.cache_dir)
+        for name, md5 in self.dataset_class.resources:
+            if not check_integrity(src / name, md5):
+                raise UserError(f"corrupt {src / name}: its md5 is {calculate_md5(src / name)}, but the original's "
+                                f"is {md5}; replace it with the original {name}")
+        try:
+            dst.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise UserError(f"cannot write the cache {dst} ({brief(e)}); "
+                            "set paths.cache_dir (env REPROG_CACHE_DIR) to a writable folder") from e
+        for name, _ in self.dataset_class.resources:
+            gunzip(src / name, dst / Path(name).stem)
+        if problem := idx_problem(dst):
+            path, what = problem
+            raise UserError(f"corrupt {src / (path.name + '.gz')}: once decompressed, {what}; "
+                            "replace it with the original")
+
+    def _fetch(self) -> Path:
+        """Download into data_dir with torchvision (which checks the md5s), then check what it extracted."""
+        try:
+            self.dataset_class(self.data_dir, train=True, download=True)
+        except Exception as e:
+            raise UserError(f"could not download {self.name} into {self.raw(self.data_dir)} ({brief(e)}); "
+                            "put the four original .gz files there, or check the network") from e
+        if problem := idx_problem(self.raw(self.data_dir)):
+            path, what = problem
+            raise UserError(f"corrupt {path} after downloading it: {what}; delete it and run again")
+        return self.data_dir
 
     def prepare_data(self) -> None:
         self._root()
 
+    def split_files(self, train: bool) -> tuple[str, str]:
+        """The files a split was read from; for a cache extracted from `.gz` originals, the originals."""
+        folder, suffix = self._origin
+        images, labels = idx_files(folder, train)
+        return f"{images}{suffix}", f"{labels}{suffix}"
+
     def raw_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        root, fetch = self._root()
+        root = self._root()
         try:
-            ds = self.dataset_class(root, train=train, download=fetch)
-        except Exception as e:
-            raise UserError(f"could not read {self.name} under {root / self.name / 'raw'} ({brief(e)}); "
-                            "copy the four original files there again, or set data.download=true") from e
+            ds = self.dataset_class(root, train=train, download=False)
+        except Exception as e:  # the files were checked; this is left for the unforeseen (e.g. a legacy processed/)
+            raise UserError(f"could not read {self.name} under {self.raw(root)} ({brief(e)}); "
+                            "copy the four original files there again") from e
         return ds.data.unsqueeze(1), ds.targets.long()
+
+
+def gunzip(gz: Path, out: Path) -> None:
+    """Decompress `gz` to `out` through a temporary file, so a crash never leaves a half-written `out`."""
+    cache_error = ("cannot write the cache {} ({}); set paths.cache_dir (env REPROG_CACHE_DIR) to a writable folder")
+    try:
+        source = gzip.open(gz)
+    except OSError as e:
+        raise UserError(f"cannot read {gz} ({brief(e)}); make it readable, or replace it with the original") from e
+    with source:
+        try:
+            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
+        except OSError as e:
+            raise UserError(cache_error.format(out.parent, brief(e))) from e
+        try:
+            with os.fdopen(fd, "wb") as f:
+                while True:
+                    try:
+                        chunk = source.read(1 << 20)
+                    except Exception as e:  # BadGzipFile, EOFError, zlib.error, CRC or length mismatch: all corrupt
+                        raise UserError(f"corrupt {gz}: cannot decompress it ({brief(e)}); "
+                                        "replace it with the original") from e
+                    if not chunk:
+                        break
+                    f.write(chunk)
+            os.replace(tmp, out)
+        except OSError as e:
+            raise UserError(cache_error.format(out.parent, brief(e))) from e
+        finally:
+            Path(tmp).unlink(missing_ok=True)
 
 
 class PaddedFashionMNISTDataModule(PaddedMNISTDataModule):

@@ -8,7 +8,11 @@ import torch
 import torch.nn.functional as F
 
 from reprog.data.arrays_datamodule import ArraysDataModule
+from reprog.data.split_check import check_split
 from reprog.placement import Placement
+
+
+RESIZE = "bilinear_antialias"  # how target images reach the placement's size; recorded in every program
 
 
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
@@ -36,8 +40,15 @@ class PlacedImagesDataModule(ArraysDataModule):
     def raw_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
 
+    def check_split(self, x: torch.Tensor, y: torch.Tensor, train: bool) -> None:
+        """As for any split, but grey: `to_canvas` replicates the one channel to the victim's `channels`."""
+        images_from, labels_from = self.split_files(train)
+        check_split(x, y, channels=1, num_classes=self.num_classes, images_from=images_from, labels_from=labels_from,
+                    channel_fix="target images must be grey, uint8 (N, 1, H, W)")
+
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.raw_split(train)
+        self.check_split(x, y, train)  # before resizing, which needs (N, 1, H, W); setup checks the result again
         return resize(x, self.placement.size), y
 
     def preprocess(self, batch: tuple[torch.Tensor, torch.Tensor], train: bool) -> tuple[torch.Tensor, torch.Tensor]:

@@ -13,6 +13,7 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 
+from reprog.data.target_images import RESIZE
 from reprog.errors import UserError
 from reprog.figures import image_grid
 from reprog.label_mapping import Frequency, LabelMap, build_label_map
@@ -116,4 +117,4 @@ class ReprogramModule(ClassificationModule):
             raise UserError("no program to export: with ddp_spawn or ddp_fork it stays in the worker processes; "
                             "use trainer.strategy=ddp (the default of trainer=ddp)")
         return save_program(Path(directory) / "program.safetensors", self.program, self.label_map,
-                            {"sha256": self.victim.sha256, "model": self.victim.spec})
+                            {"sha256": self.victim.sha256, "model": self.victim.spec}, target={"resize": RESIZE})
