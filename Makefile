@@ -38,7 +38,7 @@ test-all: install
 # channels_last vs NCHW per model; every hot loop x model, Lightning vs a plain loop (bench/results/suite.json), PGD vs
 # torchattacks; keep_freed_host_memory off and on through train.py; time-to-accuracy of the airbench-class victim and of
 # MNIST reprogramming through it, masked and scale programs; then airbench94's own code beside our victim run
-# (~3.4 h on 2 CPU cores; on a GPU: BENCH_TRAINER=trainer=gpu).
+# bad inputs and interruptions through the command line (~3.5 h on 2 CPU cores; on a GPU: BENCH_TRAINER=trainer=gpu).
 BENCH_TRAINER ?=
 TTA_RUNS := outputs/bench/tta_$(shell date +%Y%m%d_%H%M%S)
 TTA_ARGS := --victim-args $(BENCH_TRAINER) --program-args $(BENCH_TRAINER)
@@ -51,6 +51,7 @@ bench: install
 	$(BIN)/python bench/time_to_accuracy.py --runs $(TTA_RUNS) --reuse-victim --program reprogram_mnist_scale \
 		--out bench/results/time_to_accuracy_scale.json $(TTA_ARGS)
 	$(BIN)/python bench/airbench_reference.py --ours-args $(BENCH_TRAINER)
+	$(BIN)/python bench/reliability.py
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir outputs

@@ -32,10 +32,15 @@ log = logging.getLogger("reprog")
 def train(cfg: DictConfig) -> dict[str, float | None]:
     """Fit and test the configured task; returns the final metrics. `metrics.json` says how it went."""
     output_dir = Path(cfg.paths.output_dir)
-    last = output_dir / "checkpoints" / "last.ckpt"
     record = RunRecord(output_dir / "metrics.json", overrides=job_overrides())
-    with record.tracking(describe=one_line, resume_hint=lambda: f"ckpt_path={last}" if last.is_file() else None):
+    with record.tracking(describe=one_line, resume_hint=lambda: resume_point(output_dir)):
         return run(cfg, record)
+
+
+def resume_point(output_dir: Path) -> str | None:
+    """`ckpt_path=` of the newest checkpoint to resume from: last.ckpt, or the one Lightning saves for a SLURM requeue."""
+    saved = [*output_dir.glob("checkpoints/last.ckpt"), *output_dir.glob("hpc_ckpt_*.ckpt")]
+    return f"ckpt_path={max(saved, key=lambda p: p.stat().st_mtime)}" if saved else None
 
 
 def run(cfg: DictConfig, record: RunRecord) -> dict[str, float | None]:
@@ -52,11 +57,10 @@ def run(cfg: DictConfig, record: RunRecord) -> dict[str, float | None]:
     if not cfg.trainer.get("enable_progress_bar", True):  # the override wins over the default RichProgressBar
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_group(cfg.get("logger")))
-    fit, test = cfg.get("train", True), cfg.get("test")
-    open_data(datamodule, ["fit"] * fit + ["test"] * bool(test))
-    ckpt_path = cfg.get("ckpt_path")
+    fit, test, ckpt_path = cfg.get("train", True), cfg.get("test"), cfg.get("ckpt_path")
     if ckpt_path:
         check_resume_checkpoint(ckpt_path, module)
+    open_data(datamodule, ["fit"] * fit + ["test"] * bool(test))
 
     metrics, epochs, steps = {}, 0, 0
     if fit:

@@ -60,6 +60,8 @@ def outcome(result: subprocess.CompletedProcess) -> tuple[str, str]:
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     if "Traceback" in result.stdout + result.stderr:
         return "TRACEBACK", result.stderr.strip().splitlines()[-1][:200]
+    if "Could not find" in result.stderr and "Available options" in result.stderr:
+        return "Hydra's message", " / ".join(result.stderr.strip().splitlines()[:3])[:200]
     if result.returncode == 0:
         return "handled", (result.stdout.strip().splitlines() or [""])[-1][:200]
     if len(errors) == 1:
@@ -115,7 +117,6 @@ def bad_inputs(work: Path, env: dict[str, str], mnist: Path | None) -> list[dict
         ("model=resnet9000 (Hydra's own message)", [*base, "model=resnet9000"]),
         ("resume from an empty .ckpt", [*base, f"ckpt_path={files / 'empty.ckpt'}"]),
         ("resume from a truncated .ckpt", [*base, f"ckpt_path={files / 'truncated.ckpt'}"]),
-        ("resume from another task's .ckpt", [*base, *reprogram, f"ckpt_path={last}"]),
         ("resume from a malicious pickle", [*base, f"ckpt_path={files / 'evil.ckpt'}"]),
         ("victim: a malicious pickle", [*base, "experiment=reprogram_mnist", f"victim.ckpt_path={files / 'evil.ckpt'}"]),
         ("victim: an edited victim.json", [*base, *reprogram[:1], f"victim.ckpt_path={edited / 'victim.safetensors'}"]),
@@ -149,6 +150,8 @@ def bad_inputs(work: Path, env: dict[str, str], mnist: Path | None) -> list[dict
             [*base, *reprogram, f"paths.data_dir={gz}", f"paths.cache_dir={cache}", "data.val_size=100",
              "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", f"hydra.run.dir={work / 'healed'}"],
             mnist_env)))
+        cases.append(("resume from another task's .ckpt", [*base, *reprogram, f"paths.data_dir={gz}",
+                                                            f"paths.cache_dir={cache}", f"ckpt_path={last}"]))
         cases.append(("MNIST .gz with one flipped byte", [*base, *reprogram, f"paths.data_dir={bad_gz}",
                                                           f"paths.cache_dir={work / 'cache2'}"]))
         program = program_run / "program.safetensors"
@@ -198,35 +201,49 @@ def interruptions(work: Path, env: dict[str, str]) -> list[dict]:
     assert run([*fit, f"hydra.run.dir={reference}"], env).returncode == 0
     expected = test_metrics(reference)
     rows = []
-    for how in ("SIGINT", "SIGTERM", "SIGKILL", "kill -9 at export", "kill -9 at the final metrics write"):
-        run_dir = work / how.replace(" ", "_")
+    kill_at = {"kill -9 at export": ("victim.safetensors", 1), "kill -9 between the export's two renames": ("victim.json", 1),
+               "kill -9 at the final metrics write": ("metrics.json", 3)}  # running, exports, completed
+    for how in ("SIGINT", "SIGTERM", "SIGKILL", *kill_at):
+        slug = "".join(c if c.isalnum() else "_" for c in how)
+        run_dir = work / slug
         start = time.perf_counter()
         if how.startswith("SIG"):
             child = subprocess.Popen([sys.executable, *fit, f"hydra.run.dir={run_dir}"], cwd=ROOT, env=env,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                                     preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))  # as a terminal
             while not (run_dir / "checkpoints" / "last.ckpt").is_file() and child.poll() is None:
                 time.sleep(0.05)
             child.send_signal(getattr(signal, how))
             _, stderr = child.communicate(timeout=600)
             code = child.returncode
         else:
-            target, nth = ("victim.safetensors", 1) if "export" in how else ("metrics.json", 3)
+            target, nth = kill_at[how]
             done = run(["-c", KILL_AT, target, str(nth), *fit[1:], f"hydra.run.dir={run_dir}"], env)
             code, stderr = done.returncode, done.stderr
         summary = json.loads((run_dir / "metrics.json").read_text())
         status = report_status(run_dir, env)
-        export = run_dir / "victim.safetensors"
         resume = summary.get("resume") or f"ckpt_path={run_dir / 'checkpoints' / 'last.ckpt'}"
-        resumed_dir = work / f"resumed_{how.replace(' ', '_')}"
+        resumed_dir = work / f"resumed_{slug}"
         resumed = run([*fit, resume, f"hydra.run.dir={resumed_dir}"], env)
         same = resumed.returncode == 0 and test_metrics(resumed_dir) == expected
         rows.append({"interruption": how, "exit": code, "traceback": "Traceback" in stderr,
                      "metrics_json": {k: summary.get(k) for k in ("status", "signal", "resume", "exports") if k in summary},
-                     "report": status, "export": "complete" if export.is_file() else "absent (no partial file)",
+                     "report": status, "export": export_state(run_dir, env),
                      "temp_files_left": sorted(p.name for p in run_dir.glob(".*.tmp")),
                      "resume_reproduced": same, "seconds": round(time.perf_counter() - start, 1)})
         print(json.dumps(rows[-1]), flush=True)
     return rows
+
+
+def export_state(run_dir: Path, env: dict[str, str]) -> str:
+    """What a colleague finds: the victim export, whole or absent, and whether it loads."""
+    weights, sidecar = run_dir / "victim.safetensors", run_dir / "victim.json"
+    if not weights.exists():
+        return "absent" + (", victim.json alone" if sidecar.exists() else "")
+    loads = run(["-c", "import sys; from reprog.models.export import load_victim; load_victim(sys.argv[1])",
+                 str(weights)], env).returncode == 0
+    return ("weights + json" if sidecar.exists() else "weights alone (metadata in its header)") + \
+        (", loads" if loads else ", DOES NOT LOAD")
 
 
 def report_status(run_dir: Path, env: dict[str, str]) -> str:
@@ -247,10 +264,8 @@ def main() -> None:
     env = {**os.environ, "REPROG_CACHE_DIR": str(work / "cache")}
     inputs = bad_inputs(work / "inputs", env, mnist)
     stops = interruptions(work / "stops", env)
-    one_line = sum(r["outcome"] == "one line" for r in inputs)
-    handled = sum(r["outcome"] == "handled" for r in inputs)
-    print(f"\nbad inputs: {len(inputs)} tried, {one_line} one error line, {handled} handled and exit 0, "
-          f"{len(inputs) - one_line - handled} other")
+    counts = {kind: sum(r["outcome"] == kind for r in inputs) for kind in dict.fromkeys(r["outcome"] for r in inputs)}
+    print(f"\nbad inputs: {len(inputs)} tried: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"bad_inputs": inputs, "interruptions": stops}, indent=2) + "\n")
     print(f"written {args.out}")

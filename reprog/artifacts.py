@@ -3,7 +3,8 @@
 The metadata lives inside the safetensors header (its `metadata` field, under the key `reprog`), so the
 weights file alone says what it is. The `.json` beside it is a readable copy: on load the two must agree,
 field by field, or the load is refused with the first field that differs. Both are written to temporary
-names and renamed, the `.json` first, so they appear together. Loading never executes anything.
+names, then renamed, the `.safetensors` first: a kill between the two renames leaves a weights file that is
+complete and describes itself, never a sidecar without its weights. Loading never executes anything.
 """
 
 import json
@@ -25,7 +26,7 @@ def save_artifact(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict
     path = Path(path).with_suffix(".safetensors")
     tensors = {k: v.detach().cpu().contiguous() for k, v in tensors.items()}
     blob = save(tensors, metadata={HEADER_KEY: json.dumps(meta, sort_keys=True)})
-    write_files({path.with_suffix(".json"): json.dumps(meta, indent=2) + "\n", path: blob})
+    write_files({path: blob, path.with_suffix(".json"): json.dumps(meta, indent=2) + "\n"})
     return path
 
 

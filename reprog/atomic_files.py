@@ -30,8 +30,8 @@ def _write_temp(path: Path, data: bytes) -> Path:
 def write_files(files: Mapping[str | Path, bytes | str]) -> list[Path]:
     """Write every file to a temporary name first, then rename them in the given order.
 
-    For a pair such as a `.json` sidecar and its `.safetensors`, pass the sidecar first: the data file,
-    which is what loaders look for, appears last, and only once its sidecar is complete.
+    No target is touched until every file is written in full; only a kill between two renames can leave
+    the first ones renamed and not the rest, so put first the file that stands on its own.
     """
     temps: list[tuple[Path, Path]] = []
     try:

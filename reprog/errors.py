@@ -12,6 +12,8 @@ class UserError(Exception):
 def brief(error: BaseException, limit: int = 300) -> str:
     """`Type: message` on one line, for quoting a library's error inside a UserError."""
     text = " ".join(str(error).split())
+    if text.startswith("Weights only load failed"):  # torch's page of advice would tell the user to trust the file
+        text = "torch.load(weights_only=True) refused it: it holds objects other than tensors and plain values"
     if not text:
         return f"{type(error).__name__} (no message)"
     return f"{type(error).__name__}: {text[:limit]}{'…' if len(text) > limit else ''}"

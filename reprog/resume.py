@@ -22,7 +22,7 @@ def check_resume_checkpoint(path: str | Path, module: pl.LightningModule) -> Non
         ckpt = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise UserError(f"cannot resume from {path} ({brief(e, 160)}): it is empty, truncated, not a Lightning "
-                        f"checkpoint, or holds code (refused); {HINT}") from e
+                        f"checkpoint, or holds code, which is never run; {HINT}") from e
     if not isinstance(ckpt, dict) or not isinstance(ckpt.get("state_dict"), dict) or "loops" not in ckpt:
         raise UserError(f"{path} is not a Lightning training checkpoint (it has no state_dict and loop state); {HINT}")
     theirs, ours = set(ckpt.get("hyper_parameters") or {}), set(module.hparams)

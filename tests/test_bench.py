@@ -52,3 +52,21 @@ def test_host_memory_bench_reads_one_train_py_run_from_the_kernel(cifar_npz_dir)
     r = host_memory.run([*TINY_RUN, "trainer.max_steps=2", f"paths.data_dir={cifar_npz_dir}"])
     assert r["train_s"] > 0, "the run's own training clock"
     assert r["faults"] > 1000 and r["peak_mib"] > 100, "that process's page faults and peak memory, from os.wait4"
+
+
+def test_reliability_bench_tells_one_line_from_a_traceback_and_kills_at_the_chosen_rename(tmp_path):
+    import subprocess
+    import sys
+
+    reliability = bench_script("reliability")
+    done = lambda rc, out="", err="": subprocess.CompletedProcess([], rc, out, err)  # noqa: E731
+    assert reliability.outcome(done(1, err="[log]\nerror: data.batch_size=abc: expected an integer >= 1\n"))[0] == "one line"
+    assert reliability.outcome(done(1, err="Traceback (most recent call last):\n  ...\nValueError: x\n"))[0] == "TRACEBACK"
+    assert reliability.outcome(done(0, out="jobs: 1 completed\n"))[0] == "handled"
+    # the KILL_AT shim stops a process with SIGKILL just before the chosen file is renamed into place
+    script = ("import sys; from pathlib import Path; from reprog.atomic_files import write_file; "
+              "write_file(Path(sys.argv[1]) / 'a.json', 'first'); write_file(Path(sys.argv[1]) / 'a.json', 'second')")
+    (tmp_path / "train.py").write_text(script)
+    child = subprocess.run([sys.executable, "-c", reliability.KILL_AT, "a.json", "2", str(tmp_path)], cwd=tmp_path,
+                           capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)})
+    assert child.returncode == -9 and (tmp_path / "a.json").read_text() == "first"

@@ -129,7 +129,7 @@ def test_malicious_pickles_never_run(tmp_path, program_file):
     evil = tmp_path / "evil.ckpt"
     evil.write_bytes(pickle.dumps({"state_dict": Payload(marker), "loops": {}, "hyper_parameters": Payload(marker)}))
     refused(lambda: load_victim(evil), "cannot read victim")
-    refused(lambda: check_resume_checkpoint(evil, torch.nn.Module()), "cannot resume from", "holds code (refused)")
+    refused(lambda: check_resume_checkpoint(evil, torch.nn.Module()), "cannot resume from", "holds code, which is never run")
     as_program = tmp_path / "evil" / "program.safetensors"
     as_program.parent.mkdir()
     as_program.write_bytes(evil.read_bytes())
@@ -157,11 +157,18 @@ def test_exports_honour_the_umask_and_appear_together(tmp_path, program_file, mo
         real_replace(src, dst)
 
     monkeypatch.setattr(os, "replace", killed_at_second_rename)
+    loaded = load_program(program_file)
     target = tmp_path / "half" / "program.safetensors"
     with pytest.raises(KeyboardInterrupt):
-        save_program(target, load_program(program_file).program, FirstK(10, 10), {"sha256": "0" * 64, "model": {}})
-    assert not target.exists(), "the weights appear only with a complete sidecar beside them"
-    assert not list(target.parent.glob(".*.tmp")), "no temporary files are left behind"
+        save_program(target, loaded.program, loaded.label_map, loaded.meta["victim"])
+    monkeypatch.setattr(os, "replace", real_replace)
+    assert not target.with_suffix(".json").exists() and not list(target.parent.glob(".*.tmp"))
+    assert torch.equal(load_program(target).program.W, loaded.program.W), "the weights file stands on its own"
+    calls.clear()
+    monkeypatch.setattr(os, "replace", lambda src, dst: (_ for _ in ()).throw(KeyboardInterrupt()))
+    with pytest.raises(KeyboardInterrupt):
+        save_program(tmp_path / "none" / "program.safetensors", loaded.program, loaded.label_map, loaded.meta["victim"])
+    assert not [p for p in (tmp_path / "none").iterdir()], "killed before the first rename: nothing at all"
 
 
 # -- metrics.json ----------------------------------------------------------------------------------

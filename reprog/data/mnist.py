@@ -11,13 +11,13 @@ line naming it; a bad file in the cache (ours) is extracted again from the `.gz`
 import gzip
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 import torch
 from torchvision.datasets import MNIST, FashionMNIST
 from torchvision.datasets.utils import calculate_md5, check_integrity
 
+from reprog.atomic_files import write_file
 from reprog.data.idx import IdxError, idx_shape
 from reprog.data.target_images import PlacedImagesDataModule
 from reprog.errors import UserError, brief
@@ -155,33 +155,20 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
 
 
 def gunzip(gz: Path, out: Path) -> None:
-    """Decompress `gz` to `out` through a temporary file, so a crash never leaves a half-written `out`."""
-    cache_error = ("cannot write the cache {} ({}); set paths.cache_dir (env REPROG_CACHE_DIR) to a writable folder")
+    """Decompress `gz` to `out` whole or not at all (`reprog.atomic_files`): a crash never leaves half a file."""
     try:
-        source = gzip.open(gz)
+        packed = gz.read_bytes()
     except OSError as e:
         raise UserError(f"cannot read {gz} ({brief(e)}); make it readable, or replace it with the original") from e
-    with source:
-        try:
-            fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".part")
-        except OSError as e:
-            raise UserError(cache_error.format(out.parent, brief(e))) from e
-        try:
-            with os.fdopen(fd, "wb") as f:
-                while True:
-                    try:
-                        chunk = source.read(1 << 20)
-                    except Exception as e:  # BadGzipFile, EOFError, zlib.error, CRC or length mismatch: all corrupt
-                        raise UserError(f"corrupt {gz}: cannot decompress it ({brief(e)}); "
-                                        "replace it with the original") from e
-                    if not chunk:
-                        break
-                    f.write(chunk)
-            os.replace(tmp, out)
-        except OSError as e:
-            raise UserError(cache_error.format(out.parent, brief(e))) from e
-        finally:
-            Path(tmp).unlink(missing_ok=True)
+    try:
+        data = gzip.decompress(packed)
+    except Exception as e:  # BadGzipFile, EOFError, zlib.error, CRC or length mismatch: all corrupt
+        raise UserError(f"corrupt {gz}: cannot decompress it ({brief(e)}); replace it with the original") from e
+    try:
+        write_file(out, data)
+    except OSError as e:
+        raise UserError(f"cannot write the cache {out.parent} ({brief(e)}); "
+                        "set paths.cache_dir (env REPROG_CACHE_DIR) to a writable folder") from e
 
 
 class PaddedFashionMNISTDataModule(PaddedMNISTDataModule):
