@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 REPROG_DATA_DIR ?= $(if $(wildcard ../shared/data/cifar10),$(abspath ../shared/data),$(CURDIR)/data)
 export REPROG_DATA_DIR
 
-.PHONY: install demo test test-all bench tensorboard clean
+.PHONY: install demo test test-all bench gpu-wheels gpu-data gpu-check tensorboard clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,20 @@ bench: install
 		--out bench/results/time_to_accuracy_scale.json $(TTA_ARGS)
 	$(BIN)/python bench/airbench_reference.py --ours-args $(BENCH_TRAINER)
 	$(BIN)/python bench/reliability.py
+
+# The GPU check (README → GPU). Here: the wheels the GPU image lacks, and the data in parts of <= 56 MiB (a call
+# carries 64 MiB). There: `make gpu-check GPU_CHECK_OUT=$$OUT`, with its system python3 (no venv, no install).
+# `make gpu-check GPU_CHECK=tiny` runs the same parts on this CPU, a few steps each.
+GPU_CHECK     ?= gpu
+GPU_CHECK_OUT ?= outputs/gpu_check
+GPU_PYTHON    := $(if $(wildcard $(BIN)/python),$(BIN)/python,python3)
+gpu-wheels: install
+	$(BIN)/python bench/gpu_carry.py wheels --out .whl
+gpu-data: install
+	$(BIN)/python bench/gpu_carry.py data --data-dir $(REPROG_DATA_DIR) --out .gpudata
+gpu-check:
+	$(GPU_PYTHON) bench/gpu_check.py --mode $(GPU_CHECK) --out $(GPU_CHECK_OUT) --wheels .whl \
+		--data $(if $(filter tiny,$(GPU_CHECK)),$(REPROG_DATA_DIR),.gpudata)
 
 tensorboard: install
 	$(BIN)/tensorboard --logdir outputs

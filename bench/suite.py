@@ -229,7 +229,8 @@ def measure(cases: list[tuple[str, str, int]], args, device: torch.device) -> li
                       f"{runs[case][path][-1]:8.0f} images/s", flush=True)
     if device.type == "cpu":
         for case in cases:
-            memory[case] = {path: peak_rss_mib(case[0], case[1], path, args) for path in ("lightning", "plain")}
+            memory[case] = {path: peak_rss_mib(case[0], case[1], path, args) if args.peak_memory else None
+                            for path in ("lightning", "plain")}
     results = []
     for case, r in runs.items():
         median = {k: statistics.median(v) for k, v in r.items()}
@@ -249,6 +250,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default=str(OUT / "suite.json"))
+    parser.add_argument("--peak-memory", action=argparse.BooleanOptionalAction, default=True,
+                        help="on a CPU, a fresh process per path to read its peak (--no-peak-memory: skip it)")
     parser.add_argument("--peak-rss-of", nargs=3, metavar=("LOOP", "MODEL", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     keep_freed_host_memory()  # as train.py runs (keep_freed_host_memory=true): both paths share it
@@ -274,8 +277,9 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     for r in results:
         m, p = r["median"], r["peak_mib"]
+        mib = lambda v: "—" if v is None else f"{v:.0f}"  # noqa: E731
         print(f"| {r['loop']} | {r['model']} | {m['lightning']:.0f} | {m['plain']:.0f} | {r['ratio']:.3f} | "
-              f"{p['lightning']:.0f} / {p['plain']:.0f} |")
+              f"{mib(p['lightning'])} / {mib(p['plain'])} |")
     speedup = {}  # a program step against a full training step of the same network (both Lightning)
     by = {(r["loop"], r["model"]): r["median"]["lightning"] for r in results}
     for model in args.models:

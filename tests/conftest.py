@@ -1,8 +1,10 @@
 """Synthetic data in the real on-disk formats, and Hydra configs composed as train.py would."""
 
 import hashlib
+import importlib.util
 import pickle
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pytest
@@ -74,6 +76,14 @@ def cifar_pickle_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(CIFAR10, "test_list", [[n, md5[n]] for n, _ in CIFAR10.test_list])
     monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": hashlib.md5((folder / "batches.meta").read_bytes()).hexdigest()})
     return root
+
+
+def bench_script(name: str) -> ModuleType:
+    """bench/<name>.py as a module (bench/ is scripts, not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 TINY_RUN = [

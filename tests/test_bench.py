@@ -1,21 +1,10 @@
 """The bench scripts that do more than time a loop: airbench's own code on a CPU, and train.py runs measured
 from outside."""
 
-import importlib.util
-from types import ModuleType
-
 import numpy as np
 import torch
 
-from conftest import ROOT, TINY_RUN, write_cifar_npz
-
-
-def bench_script(name: str) -> ModuleType:
-    """bench/<name>.py as a module (bench/ is scripts, not a package)."""
-    spec = importlib.util.spec_from_file_location(name, ROOT / "bench" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from conftest import ROOT, TINY_RUN, bench_script, write_cifar_npz
 
 
 airbench_reference, host_memory = bench_script("airbench_reference"), bench_script("host_memory")
