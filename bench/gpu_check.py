@@ -62,7 +62,7 @@ class Check:
     def left(self) -> float:
         return self.budget_s - (time.perf_counter() - self.start)
 
-    def part(self, name: str, args: list[str], run_dir: Path | None, reserve_s: float = 0) -> dict:
+    def part(self, name: str, args: list[str], reserve_s: float = 0) -> dict:
         """Run one part as a child with its time limit (less when the budget is short); record how it ended."""
         limit = PARTS[name][0]
         limit = min(limit, max(self.left() - reserve_s, 0))
@@ -88,8 +88,7 @@ class Check:
 
     def train(self, name: str, extra: list[str], run_dir: Path, reserve_s: float = 0) -> dict:
         overrides = PARTS[name][2] if self.tiny else PARTS[name][1]
-        record = self.part(name, ["train.py", *overrides, *extra, *QUIET, f"hydra.run.dir={run_dir}"], run_dir,
-                           reserve_s)
+        record = self.part(name, ["train.py", *overrides, *extra, *QUIET, f"hydra.run.dir={run_dir}"], reserve_s)
         if record["status"] == "ok":
             record.update(curve(run_dir))
         return record
@@ -191,16 +190,15 @@ def main() -> None:
         check.train("program", [f"victim.ckpt_path={victim_file}"], runs / "program", reserve_s=220)
     suite_json = runs / "suite.json"
     overrides = PARTS["suite"][2] if tiny else PARTS["suite"][1]
-    suite = check.part("suite", ["bench/suite.py", *overrides, "--out", str(suite_json)], None, reserve_s=120)
+    suite = check.part("suite", ["bench/suite.py", *overrides, "--out", str(suite_json)], reserve_s=120)
     if suite["status"] == "ok":
         suite.update(json.loads(suite_json.read_text()))
-    study_victim = victim_file if victim_file.is_file() else None
-    if study_victim:
+    if victim_file.is_file():
         overrides = PARTS["study"][2] if tiny else PARTS["study"][1]
         sweep = runs / "study"
-        study = check.part("study", ["train.py", *overrides, f"victim.ckpt_path={study_victim}", *QUIET,
-                                     f"hydra.sweep.dir={sweep}"], sweep)
-        jobs = [p for p in sweep.glob("*/metrics.json")]
+        study = check.part("study", ["train.py", *overrides, f"victim.ckpt_path={victim_file}", *QUIET,
+                                     f"hydra.sweep.dir={sweep}"])
+        jobs = list(sweep.glob("*/metrics.json"))
         study.update(jobs=len(jobs), completed=sum(json.loads(p.read_text()).get("status") == "completed" for p in jobs))
     if not tiny:
         check.train("victim_compiled", [], runs / "victim_compiled")
