@@ -96,6 +96,8 @@ RULES: dict[str, Domain] = {
     "program.init_scale": Domain(float),
     "mapping.k": INT_1,
     "mapping.batches": INT_1,
+    "mapping.top_k": INT_0,
+    "mapping.laplace": NON_NEGATIVE,
     "task.label_smoothing": Domain(float, 0, 1, nullable=False),
     "task.norm_bias_lr_scale": POSITIVE,
     "task.tta_level": Domain(int, 0, 2),

@@ -1,21 +1,19 @@
 """A learned program as a file people share: `program.safetensors` + `program.json`.
 
-The tensors are the program's (`W`, and `a` for the scale family) and the label map's index. The
-metadata (family, placement, nonlinearity, channels, the label map's kind and shape, how target images
-are resized, and the victim it was made for: model spec and sha256) lives in the safetensors header;
-`program.json` is its readable copy (`reprog.artifacts`). A file whose tensors do not fit its metadata,
-or whose `.json` was edited, is refused. Nothing in either file is executed when it is loaded.
+The tensors are the program's (`W`, and `a` for the scale family) and the label map's (an index, a weight
+matrix, a linear layer). The metadata (family, placement, nonlinearity, channels, the label map's kind, sizes
+and settings, how target images are resized, and the victim it was made for: model spec and sha256) lives in
+the safetensors header; `program.json` is its readable copy (`reprog.artifacts`). A file whose tensors do not
+fit its metadata, or whose `.json` was edited, is refused. Nothing in either file is executed when it is loaded.
 """
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from reprog.artifacts import check_shapes, read_artifact, save_artifact
 from reprog.errors import UserError, brief
-from reprog.label_mapping import LabelMap, restore
+from reprog.label_mapping import IndexMap, LabelMap, build_label_map
 from reprog.placement import Placement
 from reprog.program import AdversarialProgram, build_program
 
@@ -37,10 +35,10 @@ def save_program(path: str | Path, program: AdversarialProgram, label_map: Label
                  **extra: Any) -> Path:
     """Write the program and its sidecar; `victim` is {"sha256": ..., "model": spec}."""
     tensors = {f"program.{k}": v for k, v in program.state_dict().items()}
-    tensors["label_map.index"] = label_map.index
+    tensors.update({f"label_map.{k}": v for k, v in label_map.state_dict().items()})
     meta = {"program": program.config(),
             "label_map": {"kind": label_map.kind, "num_source": label_map.num_source,
-                          "num_targets": label_map.num_targets, "k": label_map.index.shape[1]},
+                          "num_targets": label_map.num_targets, "settings": label_map.settings()},
             "victim": victim, **extra}
     return save_artifact(path, tensors, meta)
 
@@ -54,9 +52,11 @@ def load_program(path: str | Path) -> LoadedProgram:
         placement = Placement(**cfg.pop("placement"))
         program = build_program(cfg.pop("family"), placement, **cfg)
         maps = meta["label_map"]
+        label_map = build_label_map(str(maps["kind"]), int(maps["num_source"]), int(maps["num_targets"]),
+                                    **dict(maps["settings"]))
         victim_sha256 = meta["victim"]["sha256"]
         expected = {f"program.{k}": v for k, v in program.state_dict().items()}
-        expected["label_map.index"] = torch.empty(int(maps["num_targets"]), int(maps["k"]))
+        expected.update({f"label_map.{k}": v for k, v in label_map.state_dict().items()})
     except UserError as e:
         raise UserError(f"program {path}: its metadata is not valid ({e})") from e
     except (KeyError, TypeError, ValueError, AttributeError) as e:
@@ -65,8 +65,10 @@ def load_program(path: str | Path) -> LoadedProgram:
         raise UserError(f"program {path}: its metadata names no victim sha256; {TRAIN_HINT}")
     check_shapes(tensors, expected, path, f"program ({meta['program']}) and label map ({maps})")
     program.load_state_dict({k.removeprefix("program."): v for k, v in tensors.items() if k.startswith("program.")})
-    try:
-        label_map = restore(tensors["label_map.index"], int(maps["num_source"]), str(maps["kind"]))
-    except UserError as e:
-        raise UserError(f"program {path}: {e}") from e
+    label_map.load_state_dict({k.removeprefix("label_map."): v for k, v in tensors.items() if k.startswith("label_map.")})
+    if isinstance(label_map, IndexMap):
+        try:
+            label_map.set_index(label_map.index)  # a saved index is checked like a built one
+        except UserError as e:
+            raise UserError(f"program {path}: {e}") from e
     return LoadedProgram(program.eval(), label_map, meta)

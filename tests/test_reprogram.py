@@ -161,6 +161,28 @@ def test_frequency_mapping_is_counted_before_training_and_saved(tmp_path, mnist_
     assert loaded.label_map.kind == "frequency" and loaded.label_map.index.flatten().unique().numel() == 10
 
 
+@pytest.mark.parametrize("mapping", ["blm", "linear"])  # a map fit from data each epoch, a map trained by gradient
+def test_label_maps_are_refit_or_trained_and_exported_exactly(tmp_path, mnist_dir, victim_file, mapping,
+                                                                         monkeypatch):
+    from reprog.modules.reprogram import ReprogramModule
+
+    fits = []
+    real_fit = ReprogramModule.fit_label_map
+    monkeypatch.setattr(ReprogramModule, "fit_label_map", lambda self, b: (fits.append(self.current_epoch),
+                                                                           real_fit(self, b)))
+    cfg = compose_train(tmp_path, mnist_dir, [*REPROGRAM, f"victim.ckpt_path={victim_file}", f"mapping={mapping}",
+                                              "trainer.max_epochs=2", "trainer.limit_train_batches=2",
+                                              "trainer.limit_val_batches=1", "trainer.limit_test_batches=0"])
+    train(cfg)
+    assert fits == ([] if mapping == "linear" else [0, 1]), "maps that learn from data are refit every epoch"
+    loaded = load_program(tmp_path / "run" / "program.safetensors")
+    trained = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
+    for name, tensor in loaded.label_map.state_dict().items():
+        assert torch.equal(tensor, trained[f"label_map.{name}"]), name
+    if mapping == "linear":
+        assert not torch.equal(loaded.label_map.linear.weight, torch.eye(10)), "the linear map learned"
+
+
 def test_scale_experiment_learns_a_per_pixel_scale_and_exports_it(tmp_path, mnist_dir, victim_file):
     cfg = compose_train(tmp_path, mnist_dir, ["experiment=reprogram_mnist_scale", "data.val_size=100",
                                               f"victim.ckpt_path={victim_file}", "trainer.fast_dev_run=true"])

@@ -4,6 +4,7 @@ logits = h_g(f(program(x))), loss = CE(logits, y) + lam * ||W||^2; only the prog
 The placement comes from the data module, so the program's mask and the digits always agree.
 """
 
+import itertools
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,7 +17,7 @@ from torch import nn
 from reprog.data.target_images import RESIZE
 from reprog.errors import UserError
 from reprog.figures import image_grid
-from reprog.label_mapping import Frequency, LabelMap, build_label_map
+from reprog.label_mapping import LabelMap, build_label_map
 from reprog.models.frozen import load_frozen_victim
 from reprog.modules.classification import Batch, ClassificationModule
 from reprog.program import AdversarialProgram, build_program
@@ -58,32 +59,31 @@ class ReprogramModule(ClassificationModule):
             raise UserError(f"task=reprogram needs a data module with a placement (data=mnist_padded, "
                             f"data=fashion_mnist_padded or data=counting), not {type(datamodule).__name__}")
         self.program = build_program(placement=placement, channels=datamodule.channels, **self.program_cfg)
-        kwargs = {k: v for k, v in self.mapping_cfg.items() if k not in ("kind", "batches")}
+        settings = {k: v for k, v in self.mapping_cfg.items() if k not in ("kind", "batches")}
         self.label_map = build_label_map(self.mapping_cfg.get("kind", "first_k"), self.victim.num_classes,
-                                         self.hparams.num_classes, **kwargs)
+                                         self.hparams.num_classes, **settings)
 
-    def on_fit_start(self) -> None:
-        if self.mapping_cfg.get("kind") == "frequency" and self.global_step == 0:  # not when resuming
-            self.label_map = self.frequency_map(self.mapping_cfg.get("batches", 50)).to(self.device)
+    def on_train_epoch_start(self) -> None:
+        """Fit a label map that learns from data where it says: before training ("once"), or every epoch."""
+        every = self.label_map.fit_every
+        if every == "epoch" or (every == "once" and self.current_epoch == 0 and self.global_step == 0):
+            self.fit_label_map(self.mapping_cfg.get("batches", 50))
 
-    @torch.no_grad()  # not inference_mode: the map it returns is used under autograd
-    def frequency_map(self, batches: int) -> Frequency:
-        """Count the victim's predictions on the target training set (program at its start, P = 0)."""
-        dm = self.trainer.datamodule
-
-        def predictions():
-            for i, batch in enumerate(dm.train_dataloader()):
-                if i == batches:
-                    break
-                x, y = dm.preprocess([t.to(self.device) for t in batch], train=False)
-                yield self.victim(self.program(x)).argmax(1), y
-
-        counts = Frequency.count(predictions(), self.hparams.num_classes, self.victim.num_classes)
-        counts = self.trainer.strategy.reduce(counts.to(self.device), reduce_op="sum")  # one map on every rank
-        return Frequency(counts.cpu())
+    @torch.no_grad()  # not inference_mode: the map's buffers are used under autograd afterwards
+    def fit_label_map(self, batches: int) -> None:
+        """Add up the map's statistics over `batches` training batches through the program as it is now."""
+        dm, total = self.trainer.datamodule, None
+        for i, batch in enumerate(dm.train_dataloader()):
+            if i == batches:
+                break
+            x, y = dm.preprocess([t.to(self.device) for t in batch], train=False)
+            stats = self.label_map.statistics(self.victim(self.program(x)), y)
+            total = stats if total is None else total + stats
+        total = self.trainer.strategy.reduce(total, reduce_op="sum")  # the same map on every rank
+        self.label_map.fit(total)
 
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
-        return self.program.parameters()
+        return itertools.chain(self.program.parameters(), self.label_map.parameters())
 
     def regularizer(self) -> torch.Tensor | None:
         return self.lam * self.program.regularizer() if self.lam else None
