@@ -83,7 +83,7 @@ RULES: dict[str, Domain] = {
     "*num_classes": Domain(int, 2),
     "*digit_size": INT_1, "*canvas_size": INT_1, "*channels": INT_1,
     "*train_size": INT_1, "*test_size": INT_1, "*.grid": INT_1, "*.square": INT_1,
-    "*channels_last": FLAG, "*compile": FLAG, "*random_init": FLAG, "*random_start": FLAG,
+    "*channels_last": FLAG, "*compile": FLAG, "*random_init": FLAG, "*random_start": FLAG, "*learn_scale": FLAG,
     "optimizer.lr": POSITIVE,
     "optimizer.weight_decay": NON_NEGATIVE,
     "optimizer.momentum": FRACTION,

@@ -9,6 +9,8 @@ Pixel space is [0, 1], the space every reprog model takes (normalization is insi
 - `ScaleProgram` (rajatvd, 2018): the target image fills the canvas and enters inside the
   nonlinearity, `X_adv = (tanh(W + a * x) + 1) / 2`, with the scale `a` learned too (one number, one
   per channel, or one per pixel). No mask.
+- `ResizedProgram` (ILM-VP's and AutoVP's padding prompt): the image resized and placed, and `act(W)` over
+  the whole canvas, image included, with an optional learned input scale.
 """
 
 from typing import Any
@@ -106,6 +108,29 @@ class ScaleProgram(AdversarialProgram):
         return {**super().config(), "scale": self.scale}
 
 
+class ResizedProgram(AdversarialProgram):
+    """The target image resized to the placement's size (any size up to the canvas) and placed, with a program
+    over the whole canvas, the image included (the padding prompts of ILM-VP and AutoVP):
+    `X_adv = s * X' + act(W)`, where `s` is 1, or a learned input scale with `learn_scale` (AutoVP)."""
+
+    family = "resize"
+
+    def __init__(self, placement: Placement, channels: int = 3, nonlinearity: str = "tanh", clamp: bool = False,
+                 learn_scale: bool = False) -> None:
+        super().__init__(placement, channels, nonlinearity, clamp)
+        self.M.fill_(1.0)  # the program may cover the image too
+        self.learn_scale = learn_scale
+        self.s = nn.Parameter(torch.ones(1)) if learn_scale else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self._check(x)
+        x_adv = (x * self.s if self.learn_scale else x) + self.perturbation()
+        return straight_through_clamp(x_adv) if self.clamp else x_adv
+
+    def config(self) -> dict[str, Any]:
+        return {**super().config(), "learn_scale": self.learn_scale}
+
+
 class UniversalPerturbation(AdversarialProgram):
     """One perturbation for every input (Moosavi-Dezfooli et al., 2017), learned by gradient like a program.
 
@@ -133,7 +158,7 @@ class UniversalPerturbation(AdversarialProgram):
 
 
 FAMILIES: dict[str, type[AdversarialProgram]] = {"masked": AdversarialProgram, "scale": ScaleProgram,
-                                                 "universal": UniversalPerturbation}
+                                                 "resize": ResizedProgram, "universal": UniversalPerturbation}
 
 
 def build_program(family: str, placement: Placement, **kwargs: Any) -> AdversarialProgram:

@@ -69,3 +69,22 @@ def test_frozen_victim_computes_like_the_original_and_keeps_it_untouched():
     assert x.grad.abs().sum() > 0 and all(p.grad is None for p in model.parameters())
     assert state_checksum(model) == victim.sha256 and set(victim.state_dict()) == {f"model.{k}" for k in model.state_dict()}
     assert victim.to(torch.float64)(x.double()).dtype == torch.float64, "the folded copy follows .to()"
+
+
+def test_resized_program_covers_the_image_too_and_learns_an_input_scale(tmp_path):
+    from reprog.label_mapping import FirstK
+    from reprog.program_io import load_program, save_program
+
+    p = Placement(32, 20)
+    program = build_program("resize", p, learn_scale=True)
+    x = p.place(torch.rand(2, 3, 20, 20))
+    out = program(x)
+    assert torch.equal(out, x)  # W = 0, s = 1: the placed image itself
+    (out * torch.randn_like(out)).sum().backward()
+    assert program.W.grad[:, p.window[0], p.window[1]].abs().gt(0).all(), "the program reaches the image's pixels"
+    assert program.s.grad is not None and program.s.grad.abs() > 0
+    torch.nn.init.normal_(program.W)
+    program.s.data.fill_(0.7)
+    path = save_program(tmp_path / "program.safetensors", program, FirstK(10, 10), {"sha256": "0" * 64, "model": {}})
+    again = load_program(path).program
+    assert again.family == "resize" and again.learn_scale and torch.equal(again(x), program(x))
