@@ -10,7 +10,8 @@ from conftest import ROOT, TINY_RUN
 
 
 @pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
-                                      ["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"]],
+                                      pytest.param(["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"],
+                                                   marks=pytest.mark.slow)],  # 16 s; the cluster path's dry run
                          ids=["joblib", "submitit_local"])
 def test_launcher_runs_every_job(launcher, tmp_path, mnist_dir, victim_file):
     sweep = tmp_path / "sweep"
