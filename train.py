@@ -24,7 +24,7 @@ from reprog.ddp import ddp_job_scope
 from reprog.host_memory import keep_freed_host_memory
 from reprog.instantiators import instantiate_group
 from reprog.resume import check_resume_checkpoint
-from reprog.run_summary import RunRecord, job_overrides, plain_metrics
+from reprog.run_summary import RunRecord, job_overrides, plain_metrics, resume_point
 
 log = logging.getLogger("reprog")
 
@@ -35,12 +35,6 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
     record = RunRecord(output_dir / "metrics.json", overrides=job_overrides())
     with record.tracking(describe=one_line, resume_hint=lambda: resume_point(output_dir)):
         return run(cfg, record)
-
-
-def resume_point(output_dir: Path) -> str | None:
-    """`ckpt_path=` of the newest checkpoint to resume from: last.ckpt, or the one Lightning saves for a SLURM requeue."""
-    saved = [*output_dir.glob("checkpoints/last.ckpt"), *output_dir.glob("hpc_ckpt_*.ckpt")]
-    return f"ckpt_path={max(saved, key=lambda p: p.stat().st_mtime)}" if saved else None
 
 
 def run(cfg: DictConfig, record: RunRecord) -> dict[str, float | None]:

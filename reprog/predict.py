@@ -12,7 +12,6 @@ Prints the accuracy (when labels are given) and the first predictions. A program
 victim is refused: its metadata holds the sha256 of the victim it was trained on.
 """
 
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -41,7 +40,6 @@ def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tup
     MNIST's .gz originals are extracted into `cache_dir` (default: env REPROG_CACHE_DIR, else data/cache).
     """
     if images == "mnist":
-        cache_dir = cache_dir or os.environ.get("REPROG_CACHE_DIR", "data/cache")
         try:
             return PaddedMNISTDataModule(data_dir, cache_dir=cache_dir, download=False).raw_split(train=False)
         except UserError as e:  # its hint names training's settings; name ours

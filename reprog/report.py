@@ -26,6 +26,7 @@ from typing import Any
 from omegaconf import ListConfig, OmegaConf
 
 from reprog.errors import UserError, brief
+from reprog.run_summary import resume_point
 
 HIDDEN = ("victim.ckpt_path", "paths.", "hydra.", "trainer.enable_progress_bar", "callbacks.")
 DEFAULT_X, DEFAULT_Y, DEFAULT_GROUP = "data.digit_size", "test/acc", "optimizer.lr"
@@ -165,8 +166,7 @@ def _pid_reused(pid: int, started: Any) -> bool:
 def _resume_hint(summary: dict[str, Any], job_dir: Path) -> str:
     if isinstance(summary.get("resume"), str) and summary["resume"]:
         return _one_line(summary["resume"])
-    last = job_dir / "checkpoints" / "last.ckpt"
-    return f"ckpt_path={last.resolve()}" if last.is_file() else ""
+    return resume_point(job_dir.resolve()) or ""
 
 
 def _interrupted(summary: dict[str, Any]) -> str:

@@ -40,6 +40,12 @@ def job_overrides() -> list[str]:
     return list(HydraConfig.get().overrides.task) if HydraConfig.initialized() else []
 
 
+def resume_point(run_dir: Path) -> str | None:
+    """`ckpt_path=` of the newest checkpoint to resume from: last.ckpt, or the one Lightning saves for a SLURM requeue."""
+    saved = [*run_dir.glob("checkpoints/last.ckpt"), *run_dir.glob("hpc_ckpt_*.ckpt")]
+    return f"ckpt_path={max(saved, key=lambda p: p.stat().st_mtime)}" if saved else None
+
+
 class Terminated(Exception):
     """SIGTERM outside Lightning's loops (loading data, exporting): stop here, with the run recorded."""
 
