@@ -26,7 +26,6 @@ from typing import Any
 from omegaconf import ListConfig, OmegaConf
 
 from reprog.errors import UserError, brief
-from reprog.run_summary import resume_point
 
 HIDDEN = ("victim.ckpt_path", "paths.", "hydra.", "trainer.enable_progress_bar", "callbacks.")
 DEFAULT_X, DEFAULT_Y, DEFAULT_GROUP = "data.digit_size", "test/acc", "optimizer.lr"
@@ -166,6 +165,8 @@ def _pid_reused(pid: int, started: Any) -> bool:
 def _resume_hint(summary: dict[str, Any], job_dir: Path) -> str:
     if isinstance(summary.get("resume"), str) and summary["resume"]:
         return _one_line(summary["resume"])
+    from reprog.run_summary import resume_point  # here, not at the top: it imports torch, which the report needs not
+
     return resume_point(job_dir.resolve()) or ""
 
 
