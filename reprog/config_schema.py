@@ -94,6 +94,7 @@ RULES: dict[str, Domain] = {
     "scheduler.every_epochs": INT_1,
     "program.lam": NON_NEGATIVE,
     "program.init_scale": Domain(float),
+    "program.mask_width": INT_1,
     "mapping.k": INT_1,
     "mapping.batches": INT_1,
     "mapping.top_k": INT_0,

@@ -88,3 +88,39 @@ def test_resized_program_covers_the_image_too_and_learns_an_input_scale(tmp_path
     path = save_program(tmp_path / "program.safetensors", program, FirstK(10, 10), {"sha256": "0" * 64, "model": {}})
     again = load_program(path).program
     assert again.family == "resize" and again.learn_scale and torch.equal(again(x), program(x))
+
+
+def test_smm_draws_a_mask_per_sample_and_reloads_exactly(tmp_path):
+    from reprog.label_mapping import FirstK
+    from reprog.program_io import load_program, save_program
+
+    p = Placement(32, 24)
+    program = build_program("smm", p)
+    assert sum(t.numel() for t in program.f_mask.parameters()) == 1827  # the README's "a few thousand"
+    x = p.place(torch.rand(2, 3, 24, 24))
+    assert torch.equal(program(x), x), "W = 0: the placed image itself"
+    torch.nn.init.normal_(program.W)
+    masks = program.f_mask(x)
+    assert masks.shape == x.shape and not torch.allclose(masks[0], masks[1]), "one mask per sample"
+    assert torch.allclose(program(x), x + masks * torch.tanh(program.W))
+    assert torch.equal(masks[..., :4, :4], masks[..., :1, :1].expand(-1, -1, 4, 4)), "one value per 4x4 patch"
+    program(x).square().sum().backward()
+    assert program.W.grad.abs().sum() > 0 and all(t.grad is not None for t in program.f_mask.parameters())
+    path = save_program(tmp_path / "program.safetensors", program, FirstK(10, 10), {"sha256": "0" * 64, "model": {}})
+    again = load_program(path).program
+    assert again.family == "smm" and again.mask_width == 8 and torch.equal(again(x), program(x))
+    with pytest.raises(UserError, match="divisible by 4"):
+        build_program("smm", Placement(30, 24))
+
+
+def test_a_global_pool_victim_takes_a_bigger_canvas_and_airbench_is_refused_in_one_line():
+    from reprog.models import build_model
+    from reprog.models.frozen import FrozenVictim
+
+    victims = {arch: FrozenVictim(build_model(arch, 10, [0.5] * 3, [0.25] * 3),
+                                  {"arch": arch, "num_classes": 10}) for arch in ("resnet20", "airbench")}
+    victims["resnet20"].check_canvas(3, 64)
+    victims["airbench"].check_canvas(3, 32)
+    with pytest.raises(UserError, match="airbench cannot take a 3x64x64 canvas.*airbench only 32 px") as e:
+        victims["airbench"].check_canvas(3, 64)
+    assert "\n" not in str(e.value)

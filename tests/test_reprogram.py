@@ -190,3 +190,15 @@ def test_scale_experiment_learns_a_per_pixel_scale_and_exports_it(tmp_path, mnis
     loaded = load_program(tmp_path / "run" / "program.safetensors")
     assert loaded.program.family == "scale" and loaded.program.scale == "pixel"
     assert loaded.program.a.shape == (3, 32, 32) and loaded.program.a.ne(1.0).any(), "a learned, pixel by pixel"
+
+
+def test_smm_on_a_64_px_canvas_trains_exports_and_predicts(tmp_path, mnist_dir, victim_file, capsys):
+    cfg = compose_train(tmp_path, mnist_dir, [*REPROGRAM, f"victim.ckpt_path={victim_file}", "program=smm",
+                                              "data.canvas_size=64", "data.digit_size=28", "trainer.fast_dev_run=true"])
+    train(cfg)
+    loaded = load_program(tmp_path / "run" / "program.safetensors")
+    assert loaded.program.family == "smm" and loaded.program.placement.canvas == 64
+    assert loaded.program.f_mask[0].weight.ne(0).all() and loaded.program.W.abs().sum() > 0
+    predict_main([f"program={tmp_path / 'run' / 'program.safetensors'}", f"victim={victim_file}", "images=mnist",
+                  f"data_dir={mnist_dir}", f"cache_dir={tmp_path / 'cache'}"])
+    assert "accuracy" in capsys.readouterr().out

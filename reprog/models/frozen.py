@@ -43,6 +43,20 @@ class FrozenVictim(nn.Module):
     def num_classes(self) -> int:
         return int(self.spec["num_classes"])
 
+    def check_canvas(self, channels: int, canvas: int) -> None:
+        """Refuse, in one line, a canvas the architecture cannot take (a head that flattens a fixed-size map).
+
+        Probed with one blank image rather than listed: any architecture with global pooling passes."""
+        try:
+            with torch.no_grad():
+                self(torch.zeros(1, channels, canvas, canvas, device=next(self.model.parameters()).device))
+        except RuntimeError as e:
+            raise UserError(
+                f"victim {self.spec.get('name') or self.spec.get('arch')} cannot take a {channels}x{canvas}x{canvas} "
+                f"canvas ({str(e).splitlines()[0][:120]}); victims with global pooling (resnet20/56/18, torchvision "
+                f"models, efficientnet_lite0) take any canvas, airbench only 32 px: set data.canvas_size to what it "
+                f"was trained on") from None
+
     def _apply(self, fn, recurse: bool = True) -> "FrozenVictim":
         super()._apply(fn, recurse)  # .to(device), .half(), channels_last, ...
         if self.compute is not self.model:

@@ -58,6 +58,7 @@ class ReprogramModule(ClassificationModule):
         if placement is None:
             raise UserError(f"task=reprogram needs a data module with a placement (data=mnist_padded, "
                             f"data=fashion_mnist_padded or data=counting), not {type(datamodule).__name__}")
+        self.victim.check_canvas(datamodule.channels, placement.canvas)
         self.program = build_program(placement=placement, channels=datamodule.channels, **self.program_cfg)
         settings = {k: v for k, v in self.mapping_cfg.items() if k not in ("kind", "batches")}
         self.label_map = build_label_map(self.mapping_cfg.get("kind", "first_k"), self.victim.num_classes,
