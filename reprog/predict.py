@@ -3,6 +3,7 @@
     python -m reprog.predict program=<run>/program.safetensors victim=<victim run>/victim.safetensors \
         images=digits.npz          # an array .npz: x uint8 (N, H, W[, 1]), y optional
     python -m reprog.predict program=... victim=... images=mnist   # MNIST test set under data_dir
+    python -m reprog.predict program=... victim=pretrained images=mnist   # a pretrained victim (efficientnet_lite0)
 
 Settings (key=value): program, victim, images (required); data_dir (env REPROG_DATA_DIR, default data),
 cache_dir (env REPROG_CACHE_DIR, default data/cache: where MNIST's .gz originals are extracted, so
@@ -70,7 +71,10 @@ def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tup
 def load(program_path: str, victim_path: str) -> tuple[LoadedProgram, FrozenVictim]:
     """The program and its victim, checked to belong together (before any image is read)."""
     loaded = load_program(program_path)
-    victim = load_frozen_victim(victim_path)
+    if victim_path == "pretrained":  # rebuilt from the spec the program recorded; the sha256 check still holds
+        victim = load_frozen_victim(None, model=loaded.meta["victim"]["model"])
+    else:
+        victim = load_frozen_victim(victim_path)
     if victim.sha256 != loaded.victim_sha256:
         raise UserError(f"program {program_path} was made for victim sha256 {loaded.victim_sha256[:12]}…, but "
                         f"{victim_path} is {victim.sha256[:12]}…; pass the victim it was trained on")

@@ -11,6 +11,7 @@ from torch import nn
 from reprog.errors import UserError
 from reprog.models.airbench import airbench
 from reprog.models.cifar_resnet import resnet18, resnet20, resnet56
+from reprog.models.efficientnet_lite import efficientnet_lite0
 from reprog.models.normalize import Normalize
 from reprog.models.runtime import apply_runtime
 from reprog.models.torchvision_model import torchvision_classifier
@@ -34,18 +35,20 @@ def build_model(
     channels_last: bool = False,
     compile: bool = False,
 ) -> nn.Sequential:
-    """`Normalize(mean, std)` followed by the network: `arch` is a CIFAR net or `torchvision` + `name`.
+    """`Normalize(mean, std)` followed by the network: a CIFAR net, `torchvision` + `name`, or `efficientnet_lite0`.
 
     `channels_last` and `compile` say how it runs (`reprog.models.runtime`), not what it computes.
     """
     if arch == "torchvision":
         net = torchvision_classifier(name or "", num_classes, weights)
+    elif arch == "efficientnet_lite0":
+        net = efficientnet_lite0(num_classes, weights)
     elif arch in CIFAR_ARCHS:
         net = CIFAR_ARCHS[arch](num_classes=num_classes)
         if weights:
             load_weights(net, weights)
     else:
-        options = ", ".join([*CIFAR_ARCHS, "torchvision"])
+        options = ", ".join([*CIFAR_ARCHS, "torchvision", "efficientnet_lite0"])
         raise UserError(f"unknown model.arch {arch!r}; choose one of: {options}")
     return apply_runtime(nn.Sequential(Normalize(mean, std), net), channels_last, compile)
 

@@ -102,7 +102,8 @@ def fold_batchnorm_behind_max_pool(graph: fx.GraphModule) -> None:
 
 def load_frozen_victim(ckpt_path: str | None, random_init: bool = False, model: dict[str, Any] | None = None,
                        seed: int = 0, channels_last: bool = True, compile: bool = False) -> FrozenVictim:
-    """A trained victim from a .ckpt / .safetensors, or (the paper's control) `model` with random weights."""
+    """A trained victim from a .ckpt / .safetensors, `model` built with its pretrained weights, or (the paper's
+    control) `model` with random weights."""
     runtime = {"channels_last": channels_last, "compile": compile}
     if random_init:
         if not model:
@@ -111,6 +112,9 @@ def load_frozen_victim(ckpt_path: str | None, random_init: bool = False, model: 
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             return FrozenVictim(build_model(**model), model, **runtime)
+    if not ckpt_path and model:  # a pretrained victim built from its spec (victim=pretrained)
+        model, _ = split_runtime(model)
+        return FrozenVictim(build_model(**model), model, **runtime)
     if not ckpt_path:
         raise UserError("victim.ckpt_path is not set; train a victim with `python train.py experiment=victim_cifar10` "
                         "and pass victim.ckpt_path=<run>/victim.safetensors (or a .ckpt)")
