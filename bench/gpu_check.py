@@ -11,6 +11,7 @@ time limit, so that one slow part cannot eat the others, and the whole stays ins
   program          experiment=reprogram_mnist_scale trainer=gpu through that victim: s to 95 % val, test acc
   suite            bench/suite.py on CUDA: images/s per loop and model, Lightning / plain, peak CUDA memory
   study            the digit-size x lr study (12 jobs, 1 epoch each): total wall time
+  imagenet         experiment=reprogram_imagenet_mnist trainer=gpu: MNIST through ImageNet EfficientNet-Lite0, 224 px
   victim_compiled  the victim again with model.compile=true, when the time left allows
 
 Parts that fail or run out of time are recorded as such, with the end of their output; the rest still run.
@@ -38,16 +39,22 @@ PARTS = {
                ["experiment=victim_airbench", "trainer.max_epochs=2", "trainer.limit_train_batches=2",
                 "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.val_size=100",
                 "data.batch_size=64", "data.eval_batch_size=100"]),
-    "program": (100, ["experiment=reprogram_mnist_scale", "trainer=gpu", "trainer.max_epochs=10"],
+    "program": (90, ["experiment=reprogram_mnist_scale", "trainer=gpu", "trainer.max_epochs=10"],
                 ["experiment=reprogram_mnist_scale", "trainer.max_epochs=2", "trainer.limit_train_batches=2",
                  "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.val_size=100"]),
-    "suite": (100, ["--device", "cuda", "--repeats", "1", "--steps", "20", "--attack-steps", "5"],
+    "suite": (90, ["--device", "cuda", "--repeats", "1", "--steps", "20", "--attack-steps", "5"],
               ["--device", "cpu", "--loops", "program", "--models", "resnet20", "--repeats", "1", "--steps", "1",
                "--warmup", "0", "--batch", "8", "--no-peak-memory"]),
-    "study": (120, ["-m", "experiment=sweep_digit_size", "trainer=gpu", "trainer.max_epochs=1"],
+    "study": (100, ["-m", "experiment=sweep_digit_size", "trainer=gpu", "trainer.max_epochs=1"],
               ["-m", "experiment=sweep_digit_size", "data.digit_size=14", "optimizer.lr=0.1",  # the command line wins
                "trainer.max_steps=1", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
                "data.val_size=100"]),
+    # the paper's protocol: ImageNet EfficientNet-Lite0, 224-px canvas, 28-px digit; the weights travel with the data
+    "imagenet": (100, ["experiment=reprogram_imagenet_mnist", "trainer=gpu", "trainer.max_epochs=2",
+                       "data.batch_size=128"],
+                 ["experiment=reprogram_imagenet_mnist", "data.canvas_size=32", "trainer.max_steps=1",
+                  "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.val_size=100",
+                  "data.batch_size=8", "data.eval_batch_size=8"]),
     "victim_compiled": (120, ["experiment=victim_airbench", "trainer=gpu", "model.compile=true"], None),
 }
 
@@ -150,7 +157,7 @@ def figures(name: str, r: dict) -> str:
         reached = next((i for i, (_, a) in enumerate(r["epochs"], 1) if a >= 0.93), None)
         return (f"test acc {r['test_acc']:.2%}, {train_s} s training, best val {max(a for _, a in r['epochs']):.2%}, "
                 f"93 % val {'after epoch ' + str(reached) if reached else 'not reached'}")
-    if name == "program":
+    if name in ("program", "imagenet"):
         t = time_to(r["epochs"], 0.95)
         return f"test acc {r['test_acc']:.2%}; 95 % val {'after ' + str(t) + ' s' if t is not None else 'not reached'}"
     if name == "study":
@@ -184,22 +191,24 @@ def main() -> None:
     print(smi, flush=True)
     (out / "nvidia_smi.txt").write_text(smi)
 
-    victim = check.train("victim", [], runs / "victim", reserve_s=320)
+    victim = check.train("victim", [], runs / "victim", reserve_s=380)
     victim_file = runs / "victim" / "victim.safetensors"
     if victim_file.is_file():
-        check.train("program", [f"victim.ckpt_path={victim_file}"], runs / "program", reserve_s=220)
+        check.train("program", [f"victim.ckpt_path={victim_file}"], runs / "program", reserve_s=290)
     suite_json = runs / "suite.json"
     overrides = PARTS["suite"][2] if tiny else PARTS["suite"][1]
-    suite = check.part("suite", ["bench/suite.py", *overrides, "--out", str(suite_json)], reserve_s=120)
+    suite = check.part("suite", ["bench/suite.py", *overrides, "--out", str(suite_json)], reserve_s=200)
     if suite["status"] == "ok":
         suite.update(json.loads(suite_json.read_text()))
     if victim_file.is_file():
         overrides = PARTS["study"][2] if tiny else PARTS["study"][1]
         sweep = runs / "study"
         study = check.part("study", ["train.py", *overrides, f"victim.ckpt_path={victim_file}", *QUIET,
-                                     f"hydra.sweep.dir={sweep}"])
+                                     f"hydra.sweep.dir={sweep}"], reserve_s=100)
         jobs = list(sweep.glob("*/metrics.json"))
         study.update(jobs=len(jobs), completed=sum(json.loads(p.read_text()).get("status") == "completed" for p in jobs))
+    weights = data / "weights" / "efficientnet-lite0-57934424.pth"
+    check.train("imagenet", [f"model.weights={weights}"] if weights.is_file() else [], runs / "imagenet")
     if not tiny:
         check.train("victim_compiled", [], runs / "victim_compiled")
 

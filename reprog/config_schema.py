@@ -75,7 +75,6 @@ RULES: dict[str, Domain] = {
     "data.split_seed": INT_0,
     "data.num_workers": INT_0,
     "data.crop_padding": INT_0,
-    "data.position": Domain(int, 0, nullable=True),
     "data.mean": FRACTION,
     "data.std": POSITIVE,
     "data.download": FLAG, "data.augment": FLAG, "data.device_resident": FLAG,

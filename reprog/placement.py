@@ -13,6 +13,12 @@ import torch.nn.functional as F
 from reprog.errors import UserError
 
 
+# named positions for sweeps (data.position=centre,top_left,bottom_right): (top, left) as fractions of the free margin
+ANCHORS: dict[str, tuple[int | None, int | None]] = {
+    "centre": (None, None), "top_left": (0, 0), "top_right": (0, 1), "bottom_left": (1, 0), "bottom_right": (1, 1),
+}
+
+
 @dataclass(frozen=True)
 class Placement:
     """A `size` x `size` image on a `canvas` x `canvas` canvas, at (`top`, `left`); centred by default.
@@ -39,11 +45,15 @@ class Placement:
 
     @classmethod
     def make(cls, canvas: int, size: int, position: Any = None) -> "Placement":
-        """From config values: `position` is null (centre) or `[top, left]`."""
-        if position is None:
-            return cls(canvas, size)
-        if len(position) != 2:
-            raise UserError(f"position must be null (centre) or [top, left], got {list(position)}")
+        """From config values: `position` is null (centre), a corner's name (`ANCHORS`), or `[top, left]`."""
+        if position is None or (isinstance(position, str) and position in ANCHORS):
+            far = canvas - size
+            top, left = ANCHORS[position or "centre"]
+            return cls(canvas, size, None if top is None else top * far, None if left is None else left * far)
+        if (isinstance(position, str) or len(position) != 2
+                or not all(isinstance(v, int) and not isinstance(v, bool) for v in position)):
+            raise UserError(f"data.position={position}: expected null (centre), one of {', '.join(ANCHORS)}, "
+                            "or [top, left] in pixels")
         return cls(canvas, size, int(position[0]), int(position[1]))
 
     @property

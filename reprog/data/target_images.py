@@ -31,7 +31,7 @@ def to_canvas(images: torch.Tensor, placement: Placement, channels: int = 3) -> 
 class PlacedImagesDataModule(ArraysDataModule):
     """Base for target tasks: subclasses return (N, 1, H, W) uint8 images from `raw_split`."""
 
-    def __init__(self, digit_size: int = 28, position: list[int] | None = None, canvas_size: int = 32,
+    def __init__(self, digit_size: int = 28, position: list[int] | str | None = None, canvas_size: int = 32,
                  channels: int = 3, num_classes: int = 10, val_size: int = 5000, **kwargs) -> None:
         super().__init__(num_classes=num_classes, val_size=val_size, augment=False, **kwargs)
         self.placement = Placement.make(canvas_size, digit_size, position)
