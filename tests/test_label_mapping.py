@@ -80,3 +80,12 @@ def test_unknown_kind_and_settings_are_one_line():
         build_label_map("bogus", 10, 10)
     with pytest.raises(UserError, match="does not take these settings"):
         build_label_map("first_k", 10, 10, k=3)
+
+
+def test_a_map_that_does_not_fit_the_victim_says_what_fits():
+    with pytest.raises(UserError, match=r"needs 12 victim classes but the victim has 10; what fits: mapping.k <= 2"):
+        build_label_map("many_to_one", 10, 4, k=3)
+    with pytest.raises(UserError, match=r"needs 10 victim classes.*has 5; what fits: .*mapping=linear or mapping=blm"):
+        build_label_map("first_k", 5, 10)
+    for kind in ("linear", "bayesian"):  # many-to-many maps fit a victim with fewer classes than the targets
+        assert build_label_map(kind, 5, 10)(torch.randn(3, 5)).shape == (3, 10)
