@@ -52,7 +52,8 @@ PARTS = {
     # the paper's protocol: ImageNet EfficientNet-Lite0, 224-px canvas, 28-px digit; the weights travel with the data
     "imagenet": (100, ["experiment=reprogram_imagenet_mnist", "trainer=gpu", "trainer.max_epochs=2",
                        "data.batch_size=128"],
-                 ["experiment=reprogram_imagenet_mnist", "data.canvas_size=32", "trainer.max_steps=1",
+                 ["experiment=reprogram_imagenet_mnist", "data.canvas_size=32", "trainer.max_epochs=1",
+                  "trainer.limit_train_batches=1",
                   "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.val_size=100",
                   "data.batch_size=8", "data.eval_batch_size=8"]),
     "victim_compiled": (120, ["experiment=victim_airbench", "trainer=gpu", "model.compile=true"], None),
