@@ -55,7 +55,7 @@ def load_victim(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
         raise UserError(f"cannot read victim {path} ({brief(e)}); "
                         f"expected a VictimModule .ckpt or a .safetensors export with its .json; {TRAIN_HINT}") from e
     try:
-        model = build_model(**spec)
+        model = build_model(**{**spec, "weights": None})  # the file holds the weights: the spec's source is not read
         model.load_state_dict(state)
     except (TypeError, RuntimeError, ValueError) as e:
         raise UserError(f"victim {path} does not match its own model spec {spec} ({brief(e)})") from e
