@@ -103,6 +103,8 @@ RULES: dict[str, Domain] = {
     "task.tta_level": Domain(int, 0, 2),
     "task.image_samples": INT_0,
     "task.fit_size": INT_1,
+    "task.masking_gap": FRACTION,
+    "*.square_queries": Domain(int, 1, nullable=True),
     "task.figure_samples": INT_0,
     "*eps_255": NON_NEGATIVE, "*.eps": NON_NEGATIVE,
     "*alpha_255": POSITIVE, "*.alpha": POSITIVE,

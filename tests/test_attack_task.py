@@ -29,7 +29,8 @@ def test_attack_task_reports_every_attack_and_eps(tmp_path, victim_file):
         assert 0 <= metrics[f"test/{run}/robust_acc"] <= 1
     assert metrics["test/pgd10_eps8/linf"] <= 8 / 255 + 1e-6 and metrics["test/pgd_l2_eps0p5/l2"] <= 0.5 + 1e-5
     assert metrics["test/universal_eps16/linf"] <= 16 / 255 + 1e-6
-    assert metrics["test/substitute/queries"] == 16 * 2  # seed set + one round of augmentation
+    assert metrics["test/substitute_eps8/queries"] == 16 * 2  # seed set + one round of augmentation
+    assert 0 <= metrics["test/substitute_eps8/agreement"] <= 1 and "test/pgd10_eps8/agreement" not in metrics
     assert metrics["test/pgd10_eps8/robust_acc"] <= metrics["test/clean_acc"]
 
     run_dir = tmp_path / "run"
@@ -52,3 +53,20 @@ def test_adversarial_training_trains_on_its_own_adversarial_examples(tmp_path, c
     metrics = train(cfg)
     assert calls == [True, True], "one attack per training step, crafted in train mode"
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+
+
+def test_autoattack_reports_its_breakdown_beside_pgd_and_the_masking_check(tmp_path, victim_file, caplog):
+    data = write_cifar_npz(tmp_path / "cifar", 200, 100)
+    cfg = compose_train(tmp_path, data, ["experiment=attack_autoattack", f"victim.ckpt_path={victim_file}",
+                                         "trainer.limit_test_batches=1", "data.eval_batch_size=8",
+                                         "task.attacks.pgd10.steps=2", "task.attacks.pgd_l2.steps=2",
+                                         "task.attacks.autoattack_l2=null", "+task.attacks.autoattack.steps=2",
+                                         "+task.attacks.autoattack.square_queries=10"])
+    with caplog.at_level("INFO", logger="reprog"):
+        metrics = train(cfg)
+    stages = [metrics[f"test/autoattack_eps8/robust_after_{s}"] for s in ("apgd_ce", "apgd_t", "fab_t", "square")]
+    assert stages == sorted(stages, reverse=True) and stages[-1] == metrics["test/autoattack_eps8/robust_acc"]
+    assert stages[0] <= metrics["test/clean_acc"] and metrics["test/autoattack_eps8/linf"] <= 8 / 255 + 1e-6
+    gap = metrics["test/pgd10_eps8/robust_acc"] - metrics["test/autoattack_eps8/robust_acc"]
+    assert metrics["test/pgd10_eps8/masking_gap"] == pytest.approx(gap)
+    assert "gradient-masking check: pgd10_eps8 robust accuracy - AutoAttack's" in caplog.text

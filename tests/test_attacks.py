@@ -1,6 +1,5 @@
 """Attacks on a small trained model: the eps-ball, the targets, torchattacks agreement, the oracle."""
 
-import functools
 
 import pytest
 import torch
@@ -8,7 +7,9 @@ import torchattacks
 from torch import nn
 
 from conftest import gratings
-from reprog.attacks import FGSM, PGD, IterativeTargeted, LabelOracle, QueryBudgetExceeded, SubstituteAttack, Universal
+from reprog.attacks import (FGSM, PGD, AutoAttack, IterativeTargeted, LabelOracle, QueryBudgetExceeded,
+                            SubstituteAttack, Universal)
+from reprog.errors import UserError
 from reprog.attacks.targets import pick_targets
 from reprog.models.normalize import Normalize
 
@@ -142,12 +143,50 @@ def test_oracle_answers_labels_only_within_its_budget(trained):
 def test_substitute_attack_trains_on_oracle_labels_and_transfers(trained):
     model, x, y = trained
     torch.manual_seed(0)
-    oracle = LabelOracle(model, budget=10_000)
-    attack = SubstituteAttack(oracle, small_cnn(), rounds=3, lam=0.1, epochs=5,
-                              craft=functools.partial(FGSM, eps=16 / 255)).fit(images(40, 3)[0])
+    attack = SubstituteAttack(model, small_cnn(), eps=16 / 255, seed_size=40, rounds=3, lam=0.1, epochs=5, budget=10_000)
+    assert attack.model is not model and attack.fit_on == "val", "crafted on the substitute, fit on seed images"
+    attack.fit(images(40, 3)[0])
     assert attack.queries == attack.training_set_size == 40 * 2**3  # the set doubles each round
     noise = (x + 16 / 255 * torch.randn(x.shape, generator=torch.Generator().manual_seed(0)).sign()).clamp(0, 1)
     assert accuracy(model, attack(x, y), y) < accuracy(model, noise, y) - 0.05, "transfers, unlike noise of its size"
+    assert attack.stats() == {"queries": torch.tensor(320.0)}
 
     with pytest.raises(QueryBudgetExceeded):
-        SubstituteAttack(LabelOracle(model, budget=100), small_cnn(), rounds=3, epochs=1).fit(images(40, 3)[0])
+        SubstituteAttack(model, small_cnn(), seed_size=40, rounds=3, epochs=1, budget=320).fit(images(41, 3)[0])
+    with pytest.raises(UserError, match=r"budget=100 is too small: seed_size=40 and rounds=3 take .* = 320"):
+        SubstituteAttack(model, small_cnn(), seed_size=40, rounds=3, budget=100)
+
+
+class Quantize(nn.Module):
+    """round(): a zero gradient everywhere, the textbook case of gradient masking."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.round(x * 4) / 4
+
+
+def test_autoattack_sees_through_gradient_masking_that_fools_pgd():
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(200) % 10
+    x = (torch.rand(10, 3, 8, 8, generator=g)[y] * 0.25 + 0.75 * torch.rand(200, 3, 8, 8, generator=g)).clamp(0, 1)
+    torch.manual_seed(0)
+    model = nn.Sequential(Quantize(), nn.Flatten(), nn.Linear(192, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=0.05)
+    for _ in range(200):
+        opt.zero_grad()
+        nn.functional.cross_entropy(model(x), y).backward()
+        opt.step()
+    x, y = x[:30], y[:30]
+    assert accuracy(model.eval(), x, y) == 1.0
+    pgd = accuracy(model, PGD(model, eps=0.15, alpha=0.025, steps=10)(x, y), y)
+    auto = AutoAttack(model, eps=0.15, n_classes=10)
+    aa = accuracy(model, auto(x, y), y)
+    assert pgd > aa + 0.5, (pgd, aa)
+    survivors = {k: v.mean().item() for k, v in auto.stats().items()}
+    assert list(survivors) == ["robust_after_apgd_ce", "robust_after_apgd_t", "robust_after_fab_t", "robust_after_square"]
+    assert survivors["robust_after_apgd_ce"] == 1.0 and survivors["robust_after_square"] == aa, "Square, gradient-free"
+    for bad, match in [({"version": "fast"}, "version='fast': choose one of standard, plus, rand"),
+                       ({"norm": "L1"}, "norm='L1': choose one of Linf, L2")]:
+        with pytest.raises(UserError, match=match):
+            AutoAttack(model, **bad)
+
+

@@ -8,6 +8,7 @@ from typing import Any
 from torch import nn
 
 from reprog.attacks.attack import Attack
+from reprog.attacks.auto_attack import AutoAttack
 from reprog.attacks.fgsm import FGSM
 from reprog.attacks.iterative_targeted import IterativeTargeted
 from reprog.attacks.oracle import LabelOracle, QueryBudgetExceeded
@@ -17,7 +18,7 @@ from reprog.attacks.universal import Universal
 from reprog.errors import UserError
 
 ATTACKS: dict[str, type[Attack]] = {"fgsm": FGSM, "pgd": PGD, "iterative_targeted": IterativeTargeted,
-                                    "universal": Universal}
+                                    "universal": Universal, "substitute": SubstituteAttack, "autoattack": AutoAttack}
 
 
 def pixel_units(settings: dict[str, Any]) -> dict[str, Any]:
@@ -29,9 +30,9 @@ def pixel_units(settings: dict[str, Any]) -> dict[str, Any]:
 def build_attack(kind: str, model: nn.Module, **settings: Any) -> Attack:
     """An attack by name; settings may use 1/255 units (`eps_255`, `alpha_255`)."""
     if kind not in ATTACKS:
-        raise UserError(f"unknown attack kind {kind!r}; choose one of {sorted(ATTACKS)} (or substitute in task.attacks)")
+        raise UserError(f"unknown attack kind {kind!r}; choose one of {sorted(ATTACKS)}")
     return ATTACKS[kind](model, **pixel_units(settings))
 
 
-__all__ = ["ATTACKS", "FGSM", "PGD", "Attack", "IterativeTargeted", "LabelOracle", "QueryBudgetExceeded",
+__all__ = ["ATTACKS", "FGSM", "PGD", "Attack", "AutoAttack", "IterativeTargeted", "LabelOracle", "QueryBudgetExceeded",
            "SubstituteAttack", "Universal", "build_attack", "pixel_units"]

@@ -2,6 +2,14 @@
 
 Normalization lives inside the model, so an attack sees and returns plain pixels. The model is put
 in eval mode for the attack and given back in the mode it had; its parameters get no gradients.
+
+Every attack has the same small interface, so an evaluator treats them all alike:
+- `attack(images, labels)` -> adversarial images; `last_goal` is what that call moved away from (the
+  labels) or towards (the targets);
+- `fit(images, labels)`, for an attack that learns first (universal, substitute); it says where its data
+  comes from with `fit_on` ("train" or "val", None: nothing to learn) and how much with `fit_size`;
+- `stats()`: per-image figures of the last call beyond success and size (`stat_names` lists them), e.g. the
+  steps an iterative attack took, or which images survive each stage of AutoAttack.
 """
 
 from collections.abc import Iterator
@@ -29,6 +37,9 @@ def gradients_for(model: nn.Module, train: bool = False) -> Iterator[None]:
 class Attack:
     name = "attack"
     eval_mode = True  # craft with BatchNorm in eval mode; adversarial training crafts in train mode
+    fit_on: str | None = None  # "train" or "val": the split `fit` learns from
+    fit_size = 0  # images `fit` takes
+    stat_names: tuple[str, ...] = ()  # the keys of `stats()`
 
     def __init__(self, model: nn.Module, target: int | str | None = None, seed: int | None = None) -> None:
         self.model, self.target = model, target
@@ -44,6 +55,14 @@ class Attack:
             images, labels = images.detach().clone(), labels.detach().clone()
             self.last_goal = self.goal(images, labels)  # the true labels, or the targets
             return self.perturb(images, self.last_goal).detach()
+
+    def fit(self, images: torch.Tensor, labels: torch.Tensor) -> "Attack":
+        """Learn from `fit_size` images of the `fit_on` split before attacking; most attacks learn nothing."""
+        return self
+
+    def stats(self) -> dict[str, torch.Tensor]:
+        """Per-image figures of the last call, one (N,) tensor per name in `stat_names`."""
+        return {}
 
     def goal(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The labels to move away from (untargeted) or towards (targeted)."""

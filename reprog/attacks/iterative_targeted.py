@@ -1,8 +1,8 @@
 """Tweak an image until the model gives the answer we want, with the confidence we want.
 
 Targeted signed-gradient steps (inside an optional L-inf ball of radius eps) that stop, per sample, once
-the target's softmax probability reaches `confidence`, or when `max_steps` run out. After each call
-`steps_used` and `final_confidence` say how it went.
+the target's softmax probability reaches `confidence`, or when `max_steps` run out. `stats()` says how each
+image went: the steps it took and the target's final probability.
 """
 
 import torch
@@ -13,6 +13,7 @@ from reprog.attacks.attack import Attack
 
 class IterativeTargeted(Attack):
     name = "iterative_targeted"
+    stat_names = ("steps", "confidence")
 
     def __init__(self, model: nn.Module, target: int | str = "least_likely", confidence: float = 0.9,
                  alpha: float = 1 / 255, max_steps: int = 100, eps: float | None = 16 / 255,
@@ -40,3 +41,6 @@ class IterativeTargeted(Attack):
             self.final_confidence = self.model(x).softmax(1).gather(1, goal[:, None]).squeeze(1)
         self.steps_used, self.targets = steps, goal
         return x
+
+    def stats(self) -> dict[str, torch.Tensor]:
+        return {"steps": self.steps_used.float(), "confidence": self.final_confidence}

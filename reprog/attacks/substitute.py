@@ -6,32 +6,49 @@ substitute on the oracle's labels, grows the set by Jacobian-based augmentation
 examples with a white-box attack on the substitute, which transfer to the victim.
 """
 
-from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from reprog.attacks.attack import Attack
-from reprog.attacks.fgsm import FGSM
 from reprog.attacks.oracle import LabelOracle
+from reprog.errors import UserError
+from reprog.models import build_model
 
 
-class SubstituteAttack:
+class SubstituteAttack(Attack):
+    """`model` is the victim, reachable only through a `LabelOracle` kept here; `self.model` is the substitute,
+    which `craft` (any attack kind, with `craft_settings`) attacks white-box."""
+
     name = "substitute"
+    fit_on = "val"  # seed images; their labels come from the oracle
+    stat_names = ("queries",)
 
-    def __init__(self, oracle: LabelOracle, substitute: nn.Module,
-                 craft: Callable[[nn.Module], Attack] = FGSM, rounds: int = 6, lam: float = 0.1, epochs: int = 10,
-                 lr: float = 1e-3, batch_size: int = 128, seed: int = 0) -> None:
-        self.oracle, self.substitute, self.rounds, self.lam = oracle, substitute, rounds, lam
+    def __init__(self, model: nn.Module, substitute: dict[str, Any] | nn.Module, eps: float = 8 / 255,
+                 craft: str = "fgsm", craft_settings: dict[str, Any] | None = None, seed_size: int = 150,
+                 rounds: int = 6, lam: float = 0.1, epochs: int = 10, lr: float = 1e-3, batch_size: int = 128,
+                 budget: int | None = None, seed: int = 0) -> None:
+        from reprog.attacks import build_attack  # the registry imports this file
+
+        if budget is not None and budget < seed_size * 2**rounds:
+            raise UserError(f"substitute budget={budget} is too small: seed_size={seed_size} and rounds={rounds} take "
+                            f"seed_size * 2**rounds = {seed_size * 2**rounds} label queries; raise the budget or "
+                            "lower rounds")
+
+        self.oracle = LabelOracle(model, budget)
+        net = build_model(**substitute) if isinstance(substitute, dict) else substitute
+        super().__init__(net, None, seed)
+        self.substitute, self.fit_size, self.rounds, self.lam = net, seed_size, rounds, lam
         self.epochs, self.lr, self.batch_size = epochs, lr, batch_size
-        self.generator = torch.Generator().manual_seed(seed)
-        self.attack = craft(substitute)  # e.g. functools.partial(FGSM, eps=8/255)
+        self.attack = build_attack(craft, net, eps=eps, **(craft_settings or {}))
         self.training_set_size = 0
 
-    def fit(self, seed_images: torch.Tensor) -> "SubstituteAttack":
-        """Train the substitute from `seed_images` (N, C, H, W) in [0, 1], querying the oracle for labels."""
-        x = seed_images.detach().clone()
+    def fit(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> "SubstituteAttack":
+        """Train the substitute from seed `images` (N, C, H, W) in [0, 1], asking the oracle for their labels
+        (`labels` are not used: the attacker has none)."""
+        x = images.detach().clone()
         y = self.oracle(x)
         with torch.inference_mode(False), torch.enable_grad():
             x, y = x.clone(), y.clone()
@@ -66,7 +83,12 @@ class SubstituteAttack:
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Adversarial examples crafted on the substitute, to be shown to the victim."""
-        return self.attack(images, labels)
+        x_adv = self.attack(images, labels)
+        self.last_goal = self.attack.last_goal
+        return x_adv
+
+    def stats(self) -> dict[str, torch.Tensor]:
+        return {"queries": torch.tensor(float(self.queries))}
 
     @property
     def queries(self) -> int:

@@ -17,14 +17,15 @@ from reprog.program import UniversalPerturbation
 
 class Universal(Attack):
     name = "universal"
+    fit_on = "train"
 
     def __init__(self, model: nn.Module, eps: float = 8 / 255, target: int | None = None, epochs: int = 5,
-                 lr: float = 0.05, batch_size: int = 128, seed: int | None = 0) -> None:
+                 lr: float = 0.05, batch_size: int = 128, fit_size: int = 5000, seed: int | None = 0) -> None:
         if target is not None and not isinstance(target, int):
             raise UserError(f"a universal perturbation aims every input at one class: target must be an int or "
                             f"null, not {target!r}")
         super().__init__(model, target, seed)
-        self.eps, self.epochs, self.lr, self.batch_size = eps, epochs, lr, batch_size
+        self.eps, self.epochs, self.lr, self.batch_size, self.fit_size = eps, epochs, lr, batch_size, fit_size
         self.program: UniversalPerturbation | None = None
 
     def fit(self, images: torch.Tensor, labels: torch.Tensor) -> "Universal":

@@ -3,8 +3,11 @@
 For each attack and eps: robust accuracy, success rate, and the mean L-inf and L2 size of the
 perturbation. Success counts images the victim classified correctly: untargeted, the attack changed
 the answer; targeted, it reached the target (images already of the target class are left out).
-Universal perturbations and the substitute attack learn first, in `on_test_start`: the universal one
-on training images, the substitute from `seed_size` validation images and the victim's labels only.
+Every attack is handled alike (`reprog.attacks.Attack`): one that learns first says from which split
+(`fit_on`) and how many images (`fit_size`), and is fit in `on_test_start`; its extra figures (`stats()`)
+become metrics. An attack crafted on another model than the victim (a substitute) also reports how often
+that model agrees with the victim. A PGD run whose robust accuracy exceeds AutoAttack's at the same eps by more
+than `masking_gap` is flagged as a sign of gradient masking.
 """
 
 import logging
@@ -17,9 +20,8 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
 from torchmetrics import MeanMetric
 
-from reprog.attacks import Attack, IterativeTargeted, LabelOracle, SubstituteAttack, Universal, build_attack
+from reprog.attacks import Attack, build_attack
 from reprog.figures import adversarial_figure
-from reprog.models import build_model
 from reprog.models.frozen import load_frozen_victim
 
 log = logging.getLogger("reprog")
@@ -29,23 +31,22 @@ STATS = ("robust_acc", "success", "linf", "l2")
 
 class AttackEvalModule(pl.LightningModule):
     def __init__(self, victim: dict[str, Any], attacks: dict[str, dict[str, Any]],
-                 eps_255: list[float] = (2, 4, 8), fit_size: int = 5000, figure_samples: int = 4) -> None:
+                 eps_255: list[float] = (2, 4, 8), fit_size: int = 5000, figure_samples: int = 4,
+                 masking_gap: float = 0.05) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.victim = load_frozen_victim(**victim)
         self.runs: dict[str, Attack] = {}  # "<name>_eps<e>" -> that attack at that eps
-        self.keys: dict[str, list[str]] = {}  # name -> its run keys
-        self.substitutes: dict[str, SubstituteAttack] = {}
-        self.seed_sizes: dict[str, int] = {}
+        self.kinds: dict[str, tuple[str, str]] = {}  # run -> (kind, eps label)
         for name, spec in attacks.items():
             if spec:
                 self.add_attack(name, dict(spec), eps_255)
-        self.substitute_models = nn.ModuleDict({n: s.substitute for n, s in self.substitutes.items()})
-        self.stats = nn.ModuleDict({k: nn.ModuleDict({s: MeanMetric() for s in self.stat_names(a)})
+        # attacks that learn hold models (a substitute): registered, so they follow the module to its device
+        self.attack_models = nn.ModuleDict({k: a.model for k, a in self.runs.items() if a.model is not self.victim})
+        self.stats = nn.ModuleDict({k: nn.ModuleDict({s: MeanMetric() for s in self.stat_names(k, a)})
                                     for k, a in self.runs.items()})
-        self.agreement = nn.ModuleDict({n: MeanMetric() for n in self.substitutes})
         self.clean_acc = MeanMetric()
-        self.figure_key = next(iter(self.keys.values()))[-1]  # the first attack at its largest eps
+        self.figure_key = self.first_largest_eps()
         self._figure: tuple[torch.Tensor, ...] | None = None
 
     def add_attack(self, name: str, spec: dict[str, Any], eps_255: list[float]) -> None:
@@ -55,37 +56,36 @@ class AttackEvalModule(pl.LightningModule):
             eps_values = [(f"{e:g}", float(e)) for e in spec.pop("eps")]
         else:
             eps_values = [(f"{e:g}", e / 255) for e in spec.pop("eps_255", eps_255)]
-        model: nn.Module = self.victim
-        if kind == "substitute":  # crafted white-box on the substitute, then shown to the victim
-            oracle = LabelOracle(self.victim, budget=spec.pop("budget", None))
-            self.seed_sizes[name] = spec.pop("seed_size", 150)
-            fit = {k: spec.pop(k) for k in ("rounds", "lam", "epochs", "lr", "batch_size", "seed") if k in spec}
-            self.substitutes[name] = SubstituteAttack(oracle, build_model(**spec.pop("model")), **fit)
-            kind, model = spec.pop("craft", "fgsm"), self.substitutes[name].substitute
-        self.keys[name] = [f"{name}_eps{label.replace('.', 'p')}" for label, _ in eps_values]
-        for key, (_, eps) in zip(self.keys[name], eps_values):
-            self.runs[key] = build_attack(kind, model, eps=eps, **spec)
+        if kind == "universal":
+            spec.setdefault("fit_size", self.hparams.fit_size)
+        for label, eps in eps_values:
+            key = f"{name}_eps{label.replace('.', 'p')}"
+            self.runs[key] = build_attack(kind, self.victim, eps=eps, **spec)
+            self.kinds[key] = (kind, f"{spec.get('norm', 'Linf')} {label}")
 
-    @staticmethod
-    def stat_names(attack: Attack) -> tuple[str, ...]:
-        return (*STATS, "steps", "confidence") if isinstance(attack, IterativeTargeted) else STATS
+    def first_largest_eps(self) -> str:
+        """The run shown in the figure: the first attack at its last (largest) eps."""
+        first = next(iter(self.runs)).rsplit("_eps", 1)[0]
+        return [k for k in self.runs if k.rsplit("_eps", 1)[0] == first][-1]
+
+    def stat_names(self, key: str, attack: Attack) -> tuple[str, ...]:
+        transfer = ("agreement",) if attack.model is not self.victim else ()
+        return (*STATS, *attack.stat_names, *transfer)
 
     # -- attacks that learn first ---------------------------------------------------------------
     def on_test_start(self) -> None:
-        universal = [a for a in self.runs.values() if isinstance(a, Universal)]
-        if not universal and not self.substitutes:
+        learners = {k: a for k, a in self.runs.items() if a.fit_on is not None}
+        if not learners:
             return
         dm = self.trainer.datamodule
         dm.setup("fit")
-        if universal:
-            x, y = self.take(dm, dm.train_dataloader(), self.hparams.fit_size)
-            for attack in universal:
-                attack.fit(x, y)
-        for name, substitute in self.substitutes.items():
-            seed_images, _ = self.take(dm, dm.val_dataloader(), self.seed_sizes[name])  # labels come from the oracle
-            substitute.fit(seed_images)
-            log.info("substitute %s: %d oracle queries, trained on %d images", name, substitute.queries,
-                     substitute.training_set_size)
+        loaders = {"train": dm.train_dataloader, "val": dm.val_dataloader}
+        for key, attack in learners.items():
+            if attack.fit_on not in loaders:
+                raise ValueError(f"attack {key} fits on {attack.fit_on!r}; an attack fits on 'train' or 'val'")
+            attack.fit(*self.take(dm, loaders[attack.fit_on](), attack.fit_size))
+            log.info("attack %s fit on %d %s images %s", key, attack.fit_size, attack.fit_on,
+                     {k: float(v.mean()) for k, v in attack.stats().items()} if attack.stat_names else "")
 
     def take(self, dm: pl.LightningDataModule, loader: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys, have = [], [], 0
@@ -104,8 +104,6 @@ class AttackEvalModule(pl.LightningModule):
         clean_pred = clean.argmax(1)
         correct = clean_pred == y
         self.clean_acc.update(correct.float())
-        for name, substitute in self.substitutes.items():
-            self.agreement[name].update((substitute.substitute(x).argmax(1) == clean_pred).float())
         for key, attack in self.runs.items():
             x_adv = attack(x, y)
             adv = self.victim(x_adv)
@@ -117,9 +115,11 @@ class AttackEvalModule(pl.LightningModule):
             stats["success"].update(hit.float(), counted.float())
             stats["linf"].update(delta.abs().amax(1))
             stats["l2"].update(delta.norm(dim=1))
-            if isinstance(attack, IterativeTargeted):  # how many steps it took, and how sure the victim got
-                stats["steps"].update(attack.steps_used.float())
-                stats["confidence"].update(attack.final_confidence)
+            for name, value in attack.stats().items():
+                stats[name].update(value)
+            if "agreement" in stats:  # the model it crafted on against the victim, on clean images
+                with torch.no_grad():
+                    stats["agreement"].update((attack.model(x).argmax(1) == clean_pred).float())
             if batch_idx == 0 and key == self.figure_key:
                 n = self.hparams.figure_samples
                 self._figure = (x[:n], x_adv[:n], clean[:n].softmax(1), adv[:n].softmax(1))
@@ -132,19 +132,32 @@ class AttackEvalModule(pl.LightningModule):
                 value = metric.compute().item()
                 self.results[f"{key}/{stat}"] = value
                 self.log(f"test/{key}/{stat}", value)
-        for name, substitute in self.substitutes.items():
-            self.log(f"test/{name}/queries", float(substitute.queries))
-            self.log(f"test/{name}/agreement", self.agreement[name].compute().item())
+        for key, gap in self.masking().items():
+            self.results[f"{key}/masking_gap"] = gap
+            self.log(f"test/{key}/masking_gap", gap)
         if self.trainer.is_global_zero:
             log.info("robustness of the victim\n%s", self.table())
 
+    def masking(self) -> dict[str, float]:
+        """PGD's robust accuracy minus AutoAttack's, per PGD run that has an AutoAttack run at the same norm and eps."""
+        auto = {eps: self.results[f"{k}/robust_acc"] for k, (kind, eps) in self.kinds.items() if kind == "autoattack"}
+        return {k: self.results[f"{k}/robust_acc"] - auto[eps] for k, (kind, eps) in self.kinds.items()
+                if kind == "pgd" and eps in auto}
+
     def table(self) -> str:
         lines = [f"clean accuracy: {self.results['clean_acc']:.2%}", "",
-                 f"{'attack':<28}{'robust acc':>12}{'success':>10}{'mean L-inf':>12}{'mean L2':>10}"]
+                 f"{'attack':<28}{'robust acc':>12}{'success':>10}{'mean L-inf':>12}{'mean L2':>10}  extra"]
         for key in self.runs:
             r = {s: self.results[f"{key}/{s}"] for s in STATS}
+            extra = ", ".join(f"{name.removeprefix('robust_after_')} {self.results[f'{key}/{name}']:.2%}"
+                              if name.startswith("robust_after_") or name == "agreement"
+                              else f"{name} {self.results[f'{key}/{name}']:g}"
+                              for name in self.stats[key] if name not in STATS)
             lines.append(f"{key:<28}{r['robust_acc']:>12.2%}{r['success']:>10.2%}"
-                         f"{r['linf'] * 255:>9.2f}/255{r['l2']:>10.3f}")
+                         f"{r['linf'] * 255:>9.2f}/255{r['l2']:>10.3f}  {extra}")
+        for key, gap in self.masking().items():
+            verdict = "FLAGGED: gradients may be masked" if gap > self.hparams.masking_gap else "ok"
+            lines.append(f"gradient-masking check: {key} robust accuracy - AutoAttack's = {gap:+.2%} ({verdict})")
         return "\n".join(lines)
 
     def on_test_end(self) -> None:

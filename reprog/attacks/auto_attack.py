@@ -1,0 +1,67 @@
+"""AutoAttack (Croce and Hein, 2020), the field's standard robustness test, through torchattacks' implementation.
+
+torchattacks' `AutoAttack` builds the suite (standard: APGD-CE, APGD-T, FAB-T, Square with 5,000 queries) and runs
+it as a `MultiAttack`, each attack on the images that are still classified correctly. This class runs torchattacks'
+own members in the same order, so that `stats()` can say which images survive each stage: robust accuracy after
+APGD-CE, after APGD-T, and so on. A gap between PGD and AutoAttack points at gradient masking (Square needs no
+gradient). torchattacks is installed with `--no-deps` (README → Quick start).
+"""
+
+import torch
+from torch import nn
+
+from reprog.attacks.attack import Attack
+from reprog.errors import UserError
+
+STAGES = {"standard": ("apgd_ce", "apgd_t", "fab_t", "square"),
+          "plus": ("apgd_ce", "apgd_dlr", "fab", "square", "apgd_t", "fab_t"),
+          "rand": ("apgd_ce", "apgd_dlr")}
+NORMS = ("Linf", "L2")
+
+
+class AutoAttack(Attack):
+    name = "autoattack"
+
+    def __init__(self, model: nn.Module, eps: float = 8 / 255, norm: str = "Linf", version: str = "standard",
+                 n_classes: int | None = None, seed: int = 0, steps: int | None = None,
+                 square_queries: int | None = None) -> None:
+        """`steps` (APGD and FAB iterations, 100 in the standard) and `square_queries` (5,000) only shorten a
+        smoke test; any other value is no longer the standard AutoAttack."""
+        if norm not in NORMS:
+            raise UserError(f"autoattack norm={norm!r}: choose one of {', '.join(NORMS)}")
+        if version not in STAGES:
+            raise UserError(f"autoattack version={version!r}: choose one of {', '.join(STAGES)}")
+        try:
+            import torchattacks
+        except ImportError:
+            raise UserError("kind=autoattack needs torchattacks: pip install --no-deps torchattacks") from None
+        super().__init__(model, None, seed)
+        self.eps, self.norm, self.version = eps, norm, version
+        n_classes = n_classes or int(getattr(model, "num_classes", 10))
+        suite = torchattacks.AutoAttack(model, norm=norm, eps=eps, version=version, n_classes=n_classes, seed=seed)
+        self.stages = dict(zip(STAGES[version], suite._autoattack.attacks))
+        for attack in self.stages.values():
+            if steps is not None and hasattr(attack, "steps"):
+                attack.steps = steps
+            if square_queries is not None and hasattr(attack, "n_queries"):
+                attack.n_queries = square_queries
+        self.stat_names = tuple(f"robust_after_{stage}" for stage in self.stages)
+        self.survivors: dict[str, torch.Tensor] = {}
+
+    def perturb(self, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        x_adv = images.clone()
+        with torch.no_grad():
+            robust = self.model(images).argmax(1) == goal  # misclassified images need no attack
+        for stage, attack in self.stages.items():
+            todo = robust.nonzero().squeeze(1)
+            if len(todo):
+                candidate = attack(images[todo], goal[todo])
+                with torch.no_grad():
+                    fooled = self.model(candidate).argmax(1) != goal[todo]
+                x_adv[todo[fooled]] = candidate[fooled]
+                robust[todo[fooled]] = False
+            self.survivors[f"robust_after_{stage}"] = robust.float()
+        return x_adv
+
+    def stats(self) -> dict[str, torch.Tensor]:
+        return dict(self.survivors)
