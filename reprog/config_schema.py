@@ -104,6 +104,8 @@ RULES: dict[str, Domain] = {
     "task.image_samples": INT_0,
     "task.fit_size": INT_1,
     "task.masking_gap": FRACTION,
+    "adv_training.val_batches": INT_1,
+    "adv_training.overfit_floor": FRACTION,
     "*.square_queries": Domain(int, 1, nullable=True),
     "task.figure_samples": INT_0,
     "*eps_255": NON_NEGATIVE, "*.eps": NON_NEGATIVE,

@@ -51,8 +51,17 @@ def test_adversarial_training_trains_on_its_own_adversarial_examples(tmp_path, c
     perturb = PGD.perturb
     monkeypatch.setattr(PGD, "perturb", lambda self, x, goal: calls.append(self.model.training) or perturb(self, x, goal))
     metrics = train(cfg)
-    assert calls == [True, True], "one attack per training step, crafted in train mode"
+    assert calls == [True, True, False], "one attack per training step, in train mode; PGD on one val batch, in eval"
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
+    assert 0 <= metrics["val/pgd_acc"] <= 1 and metrics["val/catastrophic_overfitting"] == 0.0
+
+
+def test_catastrophic_overfitting_is_a_collapse_after_real_robustness():
+    from reprog.modules.victim import catastrophic_overfitting
+
+    assert catastrophic_overfitting(0.01, best=0.35, floor=0.1)
+    assert not catastrophic_overfitting(0.30, best=0.35, floor=0.1), "a small dip is not a collapse"
+    assert not catastrophic_overfitting(0.05, best=0.12, floor=0.1), "never robust: nothing collapsed"
 
 
 def test_autoattack_reports_its_breakdown_beside_pgd_and_the_masking_check(tmp_path, victim_file, caplog):
@@ -70,3 +79,11 @@ def test_autoattack_reports_its_breakdown_beside_pgd_and_the_masking_check(tmp_p
     gap = metrics["test/pgd10_eps8/robust_acc"] - metrics["test/autoattack_eps8/robust_acc"]
     assert metrics["test/pgd10_eps8/masking_gap"] == pytest.approx(gap)
     assert "gradient-masking check: pgd10_eps8 robust accuracy - AutoAttack's" in caplog.text
+
+
+def test_the_robust_airbench_recipe_is_wong_et_al_with_rice_et_al_early_stopping(tmp_path, cifar_npz_dir):
+    cfg = compose_train(tmp_path, cifar_npz_dir, ["experiment=victim_airbench_adv"])
+    module = instantiate(cfg.task)
+    assert (module.adversary.steps, module.adversary.random_start) == (1, True)
+    assert module.adversary.alpha == pytest.approx(1.25 * module.adversary.eps) and module.val_adversary.steps == 10
+    assert cfg.callbacks.model_checkpoint.monitor == "val/pgd_acc" and cfg.scheduler._target_.endswith("onecycle")

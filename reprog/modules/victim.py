@@ -1,18 +1,24 @@
 """`VictimModule`: trains a classifier that later serves as the frozen victim.
 
 With `adv_training` it trains on adversarial examples crafted against itself each step (the attack
-from `reprog.attacks`, in train mode as Madry et al. and Wong et al. craft them). `norm_bias_lr_scale`
+from `reprog.attacks`, in train mode as Madry et al. and Wong et al. craft them). Each validation epoch
+then also measures PGD accuracy (`val/pgd_acc`, PGD-`val_steps` at the training eps, eval mode) on the
+first `val_batches` batches of the held-out slice of the training set, so a checkpoint callback can keep
+the most robust epoch (Rice et al.'s early stopping), and a fall of that accuracy below `overfit_floor`
+after it had been above twice that is logged as catastrophic overfitting (`val/catastrophic_overfitting`). `norm_bias_lr_scale`
 (airbench's larger BatchNorm-bias learning rate) and `tta_level` (test-time augmentation of the test
 split, `reprog.models.tta`) serve the airbench recipe. Only plain values go into its
 hyperparameters, so its checkpoints load with `weights_only=True`.
 """
 
+import logging
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
+from torchmetrics import MaxMetric, MeanMetric
 
 from reprog.attacks import Attack, build_attack
 from reprog.models import build_model
@@ -21,6 +27,14 @@ from reprog.models.runtime import split_runtime
 from reprog.models.tta import tta_logits
 from reprog.modules.classification import ClassificationModule
 from reprog.modules.optim import norm_bias_groups
+
+log = logging.getLogger("reprog")
+ROBUST_VALIDATION = ("val_steps", "val_batches", "overfit_floor")
+
+
+def catastrophic_overfitting(robust_acc: float, best: float, floor: float) -> bool:
+    """PGD accuracy has collapsed to near zero: below `floor` after having reached twice that (Wong et al.)."""
+    return robust_acc < floor <= best / 2
 
 
 class VictimModule(ClassificationModule):
@@ -39,10 +53,17 @@ class VictimModule(ClassificationModule):
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.model = build_model(**model, **runtime)
         self.adversary: Attack | None = None
+        self.val_adversary: Attack | None = None
         if adv_training and adv_training.get("kind", "none") != "none":
-            settings = {k: v for k, v in adv_training.items() if k not in ("kind", "attack")}
+            settings = {k: v for k, v in adv_training.items() if k not in ("kind", "attack", *ROBUST_VALIDATION)}
             self.adversary = build_attack(adv_training.get("attack", "pgd"), self.model, **settings)
             self.adversary.eval_mode = False
+            eps = self.adversary.eps
+            self.val_adversary = build_attack("pgd", self.model, eps=eps, alpha=eps / 4,
+                                              steps=adv_training.get("val_steps", 10), seed=0)
+            self.val_batches = adv_training.get("val_batches", 1)
+            self.overfit_floor = adv_training.get("overfit_floor", 0.1)
+            self.val_pgd_acc, self.val_pgd_acc_best = MeanMetric(), MaxMetric()
 
     def trainable_parameters(self) -> Iterator[nn.Parameter] | list[dict[str, Any]]:
         if self.hparams.norm_bias_lr_scale == 1:
@@ -57,6 +78,34 @@ class VictimModule(ClassificationModule):
             x, y = batch
             batch = (self.adversary(x, y), y)
         return super().training_step(batch, batch_idx)
+
+    def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
+        logits = super().validation_step(batch, batch_idx)
+        if self.val_adversary is not None and batch_idx < self.val_batches:
+            x, y = batch
+            with torch.no_grad():
+                self.val_pgd_acc.update((self.model(self.val_adversary(x, y)).argmax(1) == y).float())
+        return logits
+
+    def on_validation_epoch_end(self) -> None:
+        super().on_validation_epoch_end()
+        if self.val_adversary is None:
+            return
+        if self.trainer.sanity_checking:
+            self.val_pgd_acc.reset()
+            return
+        acc = self.val_pgd_acc.compute()
+        self.val_pgd_acc.reset()
+        best = self.val_pgd_acc_best.compute() if self.val_pgd_acc_best.update_called else acc.new_tensor(0.0)
+        collapsed = catastrophic_overfitting(float(acc), float(best), self.overfit_floor)
+        if collapsed and self.trainer.is_global_zero:
+            log.warning("catastrophic overfitting at epoch %d: PGD accuracy on held-out images fell from %.2f%% "
+                        "(best) to %.2f%%; the most robust checkpoint is kept when model_checkpoint monitors "
+                        "val/pgd_acc", self.current_epoch, 100 * best, 100 * acc)
+        self.val_pgd_acc_best.update(acc)
+        self.log("val/pgd_acc", acc, prog_bar=True, sync_dist=True)
+        self.log("val/pgd_acc_best", self.val_pgd_acc_best.compute(), sync_dist=True)
+        self.log("val/catastrophic_overfitting", float(collapsed), sync_dist=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.model(x)
