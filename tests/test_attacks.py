@@ -153,7 +153,7 @@ def test_substitute_attack_trains_on_oracle_labels_and_transfers(trained):
 
     with pytest.raises(QueryBudgetExceeded):
         SubstituteAttack(model, small_cnn(), seed_size=40, rounds=3, epochs=1, budget=320).fit(images(41, 3)[0])
-    with pytest.raises(UserError, match=r"budget=100 is too small: seed_size=40 and rounds=3 take .* = 320"):
+    with pytest.raises(UserError, match=r"budget=100 is too small: seed_size=40 and rounds=3 take 320 label queries"):
         SubstituteAttack(model, small_cnn(), seed_size=40, rounds=3, budget=100)
 
 
@@ -190,3 +190,21 @@ def test_autoattack_sees_through_gradient_masking_that_fools_pgd():
             AutoAttack(model, **bad)
 
 
+
+
+def test_momentum_pgd_is_torchattacks_mifgsm(trained):
+    model, x, y = trained
+    ours = PGD(model, eps=8 / 255, alpha=2 / 255, steps=5, momentum=1.0, random_start=False)(x, y)
+    theirs = torchattacks.MIFGSM(model, eps=8 / 255, alpha=2 / 255, steps=5, decay=1.0)(x, y)
+    assert (ours - theirs).abs().max() < 1e-5
+
+
+def test_reservoir_sampling_grows_queries_linearly_and_the_curve_records_them(trained):
+    model, _, _ = trained
+    doubling = SubstituteAttack(model, small_cnn(), seed_size=10, rounds=5, epochs=1, lam_period=2)
+    reservoir = SubstituteAttack(model, small_cnn(), seed_size=10, rounds=5, epochs=1, reservoir=4, reservoir_after=2)
+    assert doubling.queries_needed(10, 5) == 10 * 2**5 and reservoir.queries_needed(10, 5) == 10 + 10 + 20 + 3 * 4
+    reservoir.fit(images(10, 5)[0])
+    assert reservoir.queries == reservoir.training_set_size == 52
+    assert [p["queries"] for p in reservoir.curve] == [20, 40, 44, 48, 52]
+    assert all(0 <= p["fresh_agreement"] <= 1 for p in reservoir.curve)

@@ -24,11 +24,13 @@ class PGD(Attack):
 
     def __init__(self, model: nn.Module, eps: float = 8 / 255, alpha: float = 2 / 255, steps: int = 10,
                  norm: str = "Linf", random_start: bool = True, restarts: int = 1, early_stop: bool = False,
-                 target: int | str | None = None, seed: int | None = None) -> None:
+                 momentum: float = 0.0, target: int | str | None = None, seed: int | None = None) -> None:
+        """`momentum` > 0 accumulates L1-normalised gradients (MI-FGSM, Dong et al. 2018: `momentum=1.0,
+        random_start=false`), which transfer better from a substitute."""
         super().__init__(model, target, seed)
         if norm not in NORMS:
             raise UserError(f"unknown norm {norm!r}; use one of {NORMS}")
-        self.eps, self.alpha, self.steps, self.norm = eps, alpha, steps, norm
+        self.eps, self.alpha, self.steps, self.norm, self.momentum = eps, alpha, steps, norm, momentum
         self.random_start, self.restarts, self.early_stop = random_start, max(1, restarts), early_stop
 
     def start(self, images: torch.Tensor) -> torch.Tensor:
@@ -62,6 +64,7 @@ class PGD(Attack):
             x0, g = images[todo], goal[todo]
             x = self.start(x0)
             live = torch.arange(len(todo), device=images.device)  # rows of x still being attacked
+            velocity = torch.zeros_like(x)
             for _ in range(self.steps):
                 grad, logits = self.input_grad(x[live], g[live])
                 if self.early_stop:  # a sample stops at its first successful iterate
@@ -69,6 +72,9 @@ class PGD(Attack):
                     live, grad = live[keep], grad[keep]
                     if len(live) == 0:
                         break
+                if self.momentum:
+                    l1 = grad.abs().flatten(1).mean(1).view(-1, *[1] * (grad.dim() - 1))
+                    velocity[live] = grad = self.momentum * velocity[live] + grad / (l1 + 1e-12)
                 x[live] = self.step(x0[live], x[live], grad)
             x_adv[todo] = x
             if restart + 1 < self.restarts:  # only a next restart needs to know who is still unbroken
