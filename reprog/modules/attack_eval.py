@@ -43,7 +43,7 @@ class AttackEvalModule(pl.LightningModule):
                 self.add_attack(name, dict(spec), eps_255)
         # attacks that learn hold models (a substitute): registered, so they follow the module to its device
         self.attack_models = nn.ModuleDict({k: a.model for k, a in self.runs.items() if a.model is not self.victim})
-        self.stats = nn.ModuleDict({k: nn.ModuleDict({s: MeanMetric() for s in self.stat_names(k, a)})
+        self.stats = nn.ModuleDict({k: nn.ModuleDict({s: MeanMetric() for s in self.stat_names(a)})
                                     for k, a in self.runs.items()})
         self.clean_acc = MeanMetric()
         self.figure_key = self.first_largest_eps()
@@ -56,11 +56,11 @@ class AttackEvalModule(pl.LightningModule):
             eps_values = [(f"{e:g}", float(e)) for e in spec.pop("eps")]
         else:
             eps_values = [(f"{e:g}", e / 255) for e in spec.pop("eps_255", eps_255)]
-        if kind == "universal":
-            spec.setdefault("fit_size", self.hparams.fit_size)
         for label, eps in eps_values:
             key = f"{name}_eps{label.replace('.', 'p')}"
-            self.runs[key] = build_attack(kind, self.victim, eps=eps, **spec)
+            self.runs[key] = attack = build_attack(kind, self.victim, eps=eps, **spec)
+            if attack.fit_on == "train" and "fit_size" not in spec:  # task.fit_size: the default for learning on train
+                attack.fit_size = self.hparams.fit_size
             self.kinds[key] = (kind, f"{spec.get('norm', 'Linf')} {label}")
 
     def first_largest_eps(self) -> str:
@@ -68,7 +68,7 @@ class AttackEvalModule(pl.LightningModule):
         first = next(iter(self.runs)).rsplit("_eps", 1)[0]
         return [k for k in self.runs if k.rsplit("_eps", 1)[0] == first][-1]
 
-    def stat_names(self, key: str, attack: Attack) -> tuple[str, ...]:
+    def stat_names(self, attack: Attack) -> tuple[str, ...]:
         transfer = ("agreement",) if attack.model is not self.victim else ()
         return (*STATS, *attack.stat_names, *transfer)
 
