@@ -27,6 +27,7 @@ def test_the_carried_wheels_are_the_pinned_versions(wheels):
     assert all(w.name.endswith("-py3-none-any.whl") for w in wheels.glob("*.whl")), "pure Python: any 3.x"
 
 
+@pytest.mark.slow  # 45 s: five child runs; `make test-all`, and before every GPU check
 def test_tiny_mode_runs_every_part_and_writes_json_and_markdown(tmp_path, wheels):
     data = write_cifar_npz(tmp_path / "data")
     write_mnist(data, n_train=5200)  # the suite's program loop holds out the config's 5,000 validation digits
