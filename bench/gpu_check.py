@@ -192,7 +192,7 @@ def main() -> None:
     print(smi, flush=True)
     (out / "nvidia_smi.txt").write_text(smi)
 
-    victim = check.train("victim", [], runs / "victim", reserve_s=380)
+    check.train("victim", [], runs / "victim", reserve_s=380)
     victim_file = runs / "victim" / "victim.safetensors"
     if victim_file.is_file():
         check.train("program", [f"victim.ckpt_path={victim_file}"], runs / "program", reserve_s=290)

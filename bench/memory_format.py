@@ -66,7 +66,7 @@ def main() -> None:
     device = torch.device(args.device)
     x, y = torch.rand(args.batch, 3, 32, 32, device=device), torch.randint(0, 10, (args.batch,), device=device)
 
-    print(f"| model | step | NCHW images/s | channels_last images/s | speed-up |\n|---|---|---|---|---|", flush=True)
+    print("| model | step | NCHW images/s | channels_last images/s | speed-up |\n|---|---|---|---|---|", flush=True)
     results = []
     for name in args.models:
         torch.manual_seed(0)

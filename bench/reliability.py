@@ -13,7 +13,6 @@ uninterrupted run's.
 """
 
 import argparse
-import gzip
 import json
 import os
 import pickle

@@ -12,7 +12,6 @@ import pytest
 
 from conftest import ROOT
 from reprog import report
-from reprog.errors import UserError
 
 
 def dead_pid() -> int:

@@ -4,7 +4,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 import torch
 
 from conftest import ROOT, TINY_RUN, compose_train
