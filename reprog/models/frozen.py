@@ -105,16 +105,13 @@ def load_frozen_victim(ckpt_path: str | None, random_init: bool = False, model: 
     """A trained victim from a .ckpt / .safetensors, `model` built with its pretrained weights, or (the paper's
     control) `model` with random weights."""
     runtime = {"channels_last": channels_last, "compile": compile}
-    if random_init:
-        if not model:
-            raise UserError("victim.random_init=true needs victim.model (the architecture spec)")
+    if random_init and not model:
+        raise UserError("victim.random_init=true needs victim.model (the architecture spec)")
+    if random_init or (model and not ckpt_path):  # built from its spec: random weights, or those it names
         model, _ = split_runtime(model)
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             return FrozenVictim(build_model(**model), model, **runtime)
-    if not ckpt_path and model:  # a pretrained victim built from its spec (victim=pretrained)
-        model, _ = split_runtime(model)
-        return FrozenVictim(build_model(**model), model, **runtime)
     if not ckpt_path:
         raise UserError("victim.ckpt_path is not set; train a victim with `python train.py experiment=victim_cifar10` "
                         "and pass victim.ckpt_path=<run>/victim.safetensors (or a .ckpt)")

@@ -38,6 +38,7 @@ class AttackEvalModule(pl.LightningModule):
         self.victim = load_frozen_victim(**victim)
         self.runs: dict[str, Attack] = {}  # "<name>_eps<e>" -> that attack at that eps
         self.kinds: dict[str, tuple[str, str]] = {}  # run -> (kind, eps label)
+        self.figure_key = ""  # the run shown in the figure: the first attack at its last (largest) eps
         for name, spec in attacks.items():
             if spec:
                 self.add_attack(name, dict(spec), eps_255)
@@ -46,7 +47,6 @@ class AttackEvalModule(pl.LightningModule):
         self.stats = nn.ModuleDict({k: nn.ModuleDict({s: MeanMetric() for s in self.stat_names(a)})
                                     for k, a in self.runs.items()})
         self.clean_acc = MeanMetric()
-        self.figure_key = self.first_largest_eps()
         self._figure: tuple[torch.Tensor, ...] | None = None
 
     def add_attack(self, name: str, spec: dict[str, Any], eps_255: list[float]) -> None:
@@ -62,11 +62,7 @@ class AttackEvalModule(pl.LightningModule):
             if attack.fit_on == "train" and "fit_size" not in spec:  # task.fit_size: the default for learning on train
                 attack.fit_size = self.hparams.fit_size
             self.kinds[key] = (kind, f"{spec.get('norm', 'Linf')} {label}")
-
-    def first_largest_eps(self) -> str:
-        """The run shown in the figure: the first attack at its last (largest) eps."""
-        first = next(iter(self.runs)).rsplit("_eps", 1)[0]
-        return [k for k in self.runs if k.rsplit("_eps", 1)[0] == first][-1]
+        self.figure_key = self.figure_key or key
 
     def stat_names(self, attack: Attack) -> tuple[str, ...]:
         transfer = ("agreement",) if attack.model is not self.victim else ()

@@ -5,8 +5,8 @@ from `reprog.attacks`, in train mode as Madry et al. and Wong et al. craft them)
 then also measures PGD accuracy (`val/pgd_acc`, PGD-`val_steps` at the training eps, eval mode) on the
 first `val_batches` batches of the held-out slice of the training set, so a checkpoint callback can keep
 the most robust epoch (Rice et al.'s early stopping), and a fall of that accuracy below `overfit_floor`
-after it had been above twice that is logged as catastrophic overfitting (`val/catastrophic_overfitting`). `norm_bias_lr_scale`
-(airbench's larger BatchNorm-bias learning rate) and `tta_level` (test-time augmentation of the test
+after it had been above twice that is logged as catastrophic overfitting (`val/catastrophic_overfitting`).
+`norm_bias_lr_scale` (airbench's larger BatchNorm-bias learning rate) and `tta_level` (test-time augmentation of the test
 split, `reprog.models.tta`) serve the airbench recipe. Only plain values go into its
 hyperparameters, so its checkpoints load with `weights_only=True`.
 """
