@@ -2,9 +2,8 @@
 
 By default glibc serves every large allocation with a fresh `mmap` and unmaps it on free, and trims the
 heap whenever its free top grows, so a CPU training step page-faults all of its activations back in,
-every step: 8.6 million page faults in 8 airbench steps at batch 1024. With mmap off and trimming off,
-freed blocks are reused: those steps run 1.24x faster, airbench program steps 1.17x, resnet20 training
-1.05x, for 12-17 % more peak resident memory (`bench/host_memory.py`, README). It is the tuning that
+every step. With mmap off and trimming off, freed blocks are reused: steps run faster for somewhat more
+peak resident memory (figures: `bench/host_memory.py`, README). It is the tuning that
 PyTorch's CPU performance guide gets from preloading jemalloc or tcmalloc, without a system package.
 Elsewhere than glibc it does nothing.
 """
