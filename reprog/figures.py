@@ -42,3 +42,17 @@ def adversarial_figure(images: torch.Tensor, adversarial: torch.Tensor, clean_pr
             ax.axis("off")
     fig.tight_layout()
     return fig
+
+
+def curve_figure(curve: Sequence[dict[str, float]], x: str = "queries", title: str = "") -> plt.Figure:
+    """Every rate in `curve` (the keys whose values lie in [0, 1]) against `x`, in percent."""
+    xs = [row[x] for row in curve]
+    rates = [k for k in curve[0] if k != x and all(0 <= row[k] <= 1 for row in curve)]
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    for key in rates:
+        ax.plot(xs, [100 * row[key] for row in curve], marker="o", label=key)
+    ax.set(xlabel=x, ylabel="%", title=title, ylim=(0, 100))
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig

@@ -48,6 +48,20 @@ def test_whitening_fits_the_first_training_batch_then_stays_frozen():
     assert torch.equal(stem.weight, fitted), "fitted once"
 
 
+def test_whiten_eps_keeps_faint_directions_from_amplifying_a_perturbation():
+    torch.manual_seed(0)
+    x = nn.functional.interpolate(torch.randn(64, 3, 6, 6), size=24, mode="bilinear")  # smooth: faint high frequencies
+    noise = (8 / 255 / 0.25) * torch.randn_like(x).sign()  # an 8/255 sign perturbation after normalization
+    gain = {}
+    for eps in (5e-4, 0.05):
+        stem = build_model(**SPEC, whiten_eps=eps)[1][0].train()
+        stem(x)
+        gain[eps] = (stem(x + noise) - stem(x)).pow(2).mean() / (stem(x) - stem.bias[:, None, None]).pow(2).mean()
+    assert gain[5e-4] > 1 > gain[0.05] * 3, f"noise power / image power after the stem: {gain}"
+    with pytest.raises(UserError, match="model.arch=resnet20 has no option whiten_eps"):
+        build_model(**{**SPEC, "arch": "resnet20"}, whiten_eps=0.05)
+
+
 def test_a_loaded_airbench_victim_is_not_refitted_and_folds_for_reprogramming(tmp_path):
     from reprog.models.export import save_victim
 

@@ -14,7 +14,7 @@ TINY_ATTACKS = ["trainer.limit_test_batches=1", "data.eval_batch_size=16", "task
                 "task.attacks.pgd10.steps=2", "task.attacks.pgd_l2.steps=2", "task.attacks.iterative_targeted.max_steps=3",
                 "task.attacks.universal.epochs=1", "task.attacks.universal_to_0.epochs=1",
                 "task.attacks.substitute.seed_size=16", "task.attacks.substitute.rounds=1",
-                "task.attacks.substitute.epochs=1"]
+                "task.attacks.substitute.epochs=1", "+task.attacks.substitute.probe_size=8"]
 
 
 def test_attack_task_reports_every_attack_and_eps(tmp_path, victim_file):
@@ -37,6 +37,8 @@ def test_attack_task_reports_every_attack_and_eps(tmp_path, victim_file):
     summary = json.loads((run_dir / "metrics.json").read_text())
     assert summary["status"] == "completed" and "test/fgsm_eps8/success" in summary["metrics"]
     assert (run_dir / "adversarial_examples.png").stat().st_size > 10_000
+    curve = json.loads((run_dir / "substitute_eps8_curve.json").read_text())
+    assert [row["queries"] for row in curve] == [16, 32] and (run_dir / "substitute_eps8_curve.png").exists()
     assert not (run_dir / "checkpoints").exists(), "nothing is trained"
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
 

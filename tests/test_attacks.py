@@ -151,8 +151,12 @@ def test_substitute_attack_trains_on_oracle_labels_and_transfers(trained):
     assert accuracy(model, attack(x, y), y) < accuracy(model, noise, y) - 0.05, "transfers, unlike noise of its size"
     assert attack.stats() == {"queries": torch.tensor(320.0)}
 
+    spent = SubstituteAttack(model, small_cnn(), seed_size=40, rounds=3, epochs=1, budget=320).fit(images(41, 3)[0])
+    assert spent.queries == 320, "seed_size images are seeds, whatever it is given"
     with pytest.raises(QueryBudgetExceeded):
-        SubstituteAttack(model, small_cnn(), seed_size=40, rounds=3, epochs=1, budget=320).fit(images(41, 3)[0])
+        spent.oracle(x[:1])
+    with pytest.raises(UserError, match=r"fit_on='test': the seed images come from 'train' or 'val'"):
+        SubstituteAttack(model, small_cnn(), fit_on="test")
     with pytest.raises(UserError, match=r"budget=100 is too small: seed_size=40 and rounds=3 take 320 label queries"):
         SubstituteAttack(model, small_cnn(), seed_size=40, rounds=3, budget=100)
 
@@ -202,9 +206,11 @@ def test_momentum_pgd_is_torchattacks_mifgsm(trained):
 def test_reservoir_sampling_grows_queries_linearly_and_the_curve_records_them(trained):
     model, _, _ = trained
     doubling = SubstituteAttack(model, small_cnn(), seed_size=10, rounds=5, epochs=1, lam_period=2)
-    reservoir = SubstituteAttack(model, small_cnn(), seed_size=10, rounds=5, epochs=1, reservoir=4, reservoir_after=2)
+    reservoir = SubstituteAttack(model, small_cnn(), seed_size=10, rounds=5, epochs=1, reservoir=4, reservoir_after=2,
+                                 probe_size=20)
     assert doubling.queries_needed(10, 5) == 10 * 2**5 and reservoir.queries_needed(10, 5) == 10 + 10 + 20 + 3 * 4
-    reservoir.fit(images(10, 5)[0])
-    assert reservoir.queries == reservoir.training_set_size == 52
-    assert [p["queries"] for p in reservoir.curve] == [20, 40, 44, 48, 52]
-    assert all(0 <= p["fresh_agreement"] <= 1 for p in reservoir.curve)
+    assert reservoir.fit_size == 30, "seeds and probe images"
+    reservoir.fit(images(30, 5)[0])
+    assert reservoir.queries == reservoir.training_set_size == 52, "the probe's referee labels are not the attacker's"
+    assert [p["queries"] for p in reservoir.curve] == [10, 20, 40, 44, 48, 52]
+    assert all(0 <= p["agreement"] <= 1 and 0 <= p["transfer"] <= 1 for p in reservoir.curve)

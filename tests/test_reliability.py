@@ -229,6 +229,8 @@ def test_settings_outside_their_domain_are_named_with_their_range(override, need
     (["experiment=attack_all", "victim.ckpt_path=v", "task.attacks.substitute.budget=-3"], "budget=-3"),
     (["experiment=attack_pgd", "victim.ckpt_path=v", "task.eps_255=[2,-4]"], "task.eps_255 holds -4"),
     (["adv_training=pgd", "adv_training.steps=0"], "adv_training.steps=0"),
+    (["experiment=victim_airbench", "model.whiten_eps=0"], "model.whiten_eps=0: expected a number > 0"),
+    (["experiment=attack_substitute", "victim.ckpt_path=v", "task.attacks.substitute.probe_size=-1"], "probe_size=-1"),
 ])
 def test_every_group_is_checked_where_the_user_set_it(overrides, needle):
     refused(lambda: check_config(compose_plain(overrides)), needle)

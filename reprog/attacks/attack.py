@@ -8,6 +8,8 @@ Every attack has the same small interface, so an evaluator treats them all alike
   labels) or towards (the targets);
 - `fit(images, labels)`, for an attack that learns first (universal, substitute); it says where its data
   comes from with `fit_on` ("train" or "val", None: nothing to learn) and how much with `fit_size`;
+- `curve`: what `fit` measured as it learned, one dict a step (e.g. agreement against queries); the evaluator
+  writes it out and plots it;
 - `stats()`: per-image figures of the last call beyond success and size (`stat_names` lists them), e.g. the
   steps an iterative attack took, or which images survive each stage of AutoAttack.
 """
@@ -38,12 +40,13 @@ class Attack:
     name = "attack"
     eval_mode = True  # craft with BatchNorm in eval mode; adversarial training crafts in train mode
     fit_on: str | None = None  # "train" or "val": the split `fit` learns from
-    fit_size = 0  # images `fit` takes
+    fit_size = 0  # images `fit` takes; 0: the evaluator's default (task.fit_size)
     stat_names: tuple[str, ...] = ()  # the keys of `stats()`
 
     def __init__(self, model: nn.Module, target: int | str | None = None, seed: int | None = None) -> None:
         self.model, self.target = model, target
         self.last_goal: torch.Tensor | None = None
+        self.curve: list[dict[str, float]] = []
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
 
     @property

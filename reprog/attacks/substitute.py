@@ -7,8 +7,14 @@ examples with a white-box attack on the substitute, which transfer to the victim
 
 As in the paper: `lam_period` flips the sign of lam every that many rounds (periodic step size), and
 `reservoir` (reservoir sampling) augments only that many points a round after the first `reservoir_after`
-rounds, so the queries grow linearly instead of doubling. `curve` records, per round, the queries spent and
-how often the substitute already agreed with the oracle on the fresh points, before it trained on them.
+rounds, so the queries grow linearly instead of doubling.
+
+Beyond the paper: the substitute may train on randomly translated and flipped copies (`augment`, for natural
+images, whose class a mirror keeps), which a small labelled set needs, and seeds may come from the training
+split (`fit_on`). `probe_size` more images are held
+out of the seeds to draw the curve: after each round, the substitute's agreement with the victim on them and the
+transfer success of `craft` from them, against the queries spent. Their labels come from a separate, unbudgeted
+referee: they measure the attack and never teach the substitute.
 """
 
 import logging
@@ -20,6 +26,7 @@ from torch import nn
 
 from reprog.attacks.attack import Attack
 from reprog.attacks.oracle import LabelOracle
+from reprog.data.augment import random_crop_flip
 from reprog.errors import UserError
 from reprog.models import build_model
 
@@ -31,30 +38,32 @@ class SubstituteAttack(Attack):
     which `craft` (any attack kind, with `craft_settings`) attacks white-box."""
 
     name = "substitute"
-    fit_on = "val"  # seed images; their labels come from the oracle
     stat_names = ("queries",)
 
     def __init__(self, model: nn.Module, substitute: dict[str, Any] | nn.Module, eps: float = 8 / 255,
                  craft: str = "fgsm", craft_settings: dict[str, Any] | None = None, seed_size: int = 150,
                  rounds: int = 6, lam: float = 0.1, lam_period: int | None = None, reservoir: int | None = None,
                  reservoir_after: int = 3, epochs: int = 10, lr: float = 1e-3, batch_size: int = 128,
-                 budget: int | None = None, seed: int = 0) -> None:
+                 augment: bool = False, budget: int | None = None, fit_on: str = "val", probe_size: int = 0,
+                 seed: int = 0) -> None:
         from reprog.attacks import build_attack  # the registry imports this file
 
+        if fit_on not in ("train", "val"):
+            raise UserError(f"substitute fit_on={fit_on!r}: the seed images come from 'train' or 'val'")
         self.lam_period, self.reservoir, self.reservoir_after = lam_period, reservoir, reservoir_after
         needed = self.queries_needed(seed_size, rounds)
         if budget is not None and budget < needed:
             raise UserError(f"substitute budget={budget} is too small: seed_size={seed_size} and rounds={rounds} take "
                             f"{needed} label queries; raise the budget, lower rounds, or set reservoir")
 
-        self.oracle = LabelOracle(model, budget)
+        self.oracle, self.referee = LabelOracle(model, budget), LabelOracle(model)
         net = build_model(**substitute) if isinstance(substitute, dict) else substitute
         super().__init__(net, None, seed)
-        self.substitute, self.fit_size, self.rounds, self.lam = net, seed_size, rounds, lam
-        self.epochs, self.lr, self.batch_size = epochs, lr, batch_size
+        self.substitute, self.seed_size, self.rounds, self.lam = net, seed_size, rounds, lam
+        self.fit_on, self.fit_size, self.probe_size = fit_on, seed_size + probe_size, probe_size
+        self.epochs, self.lr, self.batch_size, self.augment = epochs, lr, batch_size, augment
         self.attack = build_attack(craft, net, eps=eps, **(craft_settings or {}))
         self.training_set_size = 0
-        self.curve: list[dict[str, float]] = []
 
     def queries_needed(self, seed_size: int, rounds: int) -> int:
         """Label queries of a whole fit: the seed set, then each round's new points."""
@@ -66,14 +75,16 @@ class SubstituteAttack(Attack):
 
     def fit(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> "SubstituteAttack":
         """Train the substitute from seed `images` (N, C, H, W) in [0, 1], asking the oracle for their labels
-        (`labels` are not used: the attacker has none)."""
-        x = images.detach().clone()
-        y = self.oracle(x)
+        (`labels` are not used: the attacker has none); the last `probe_size` images only draw the curve."""
+        x, probe = images.detach()[: self.seed_size].clone(), images.detach()[self.seed_size: self.fit_size].clone()
+        y, probe_y = self.oracle(x), self.referee(probe)
         with torch.inference_mode(False), torch.enable_grad():
             x, y = x.clone(), y.clone()
             self.curve = []
             for round_ in range(self.rounds + 1):
                 self.train_substitute(x, y)
+                if len(probe):
+                    self.measure(probe, probe_y, len(x))
                 if round_ == self.rounds:
                     break
                 parents = self.parents(len(x), round_)
@@ -83,13 +94,24 @@ class SubstituteAttack(Attack):
                 with torch.no_grad():
                     self.substitute.eval()
                     fresh = (self.substitute(x_new).argmax(1) == y_new).float().mean().item()
-                self.curve.append({"round": round_ + 1, "queries": self.queries, "fresh_agreement": fresh})
                 log.info("substitute round %d: %d oracle queries, agreement on the fresh points %.2f%%",
                          round_ + 1, self.queries, 100 * fresh)
                 x, y = torch.cat([x, x_new]), torch.cat([y, y_new])
         self.substitute.eval()
         self.training_set_size = len(x)
         return self
+
+    def measure(self, probe: torch.Tensor, probe_y: torch.Tensor, points: int) -> None:
+        """One point of the curve: agreement with the victim on the probe images, and how often `craft` on the
+        substitute changes the victim's answer there, at the queries spent so far."""
+        self.substitute.eval()
+        with torch.no_grad():
+            agreement = (self.substitute(probe).argmax(1) == probe_y).float().mean().item()
+        transfer = (self.referee(self.attack(probe, probe_y)) != probe_y).float().mean().item()
+        self.curve.append({"queries": self.queries, "training_points": points, "agreement": agreement,
+                           "transfer": transfer})
+        log.info("substitute after %d queries: agreement %.2f%%, transfer %.2f%% on %d probe images",
+                 self.queries, 100 * agreement, 100 * transfer, len(probe))
 
     def parents(self, size: int, round_: int) -> torch.Tensor:
         """The points this round augments: all of them, or `reservoir` drawn at random once it applies."""
@@ -103,7 +125,8 @@ class SubstituteAttack(Attack):
         for _ in range(self.epochs):
             for idx in torch.randperm(len(x), generator=self.generator).to(x.device).split(self.batch_size):
                 optimizer.zero_grad(set_to_none=True)
-                F.cross_entropy(self.substitute(x[idx]), y[idx]).backward()
+                xb = random_crop_flip(x[idx]) if self.augment else x[idx]
+                F.cross_entropy(self.substitute(xb), y[idx]).backward()
                 optimizer.step()
 
     def label_jacobian_sign(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:

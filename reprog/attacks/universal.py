@@ -20,7 +20,7 @@ class Universal(Attack):
     fit_on = "train"
 
     def __init__(self, model: nn.Module, eps: float = 8 / 255, target: int | None = None, epochs: int = 5,
-                 lr: float = 0.05, batch_size: int = 128, fit_size: int = 5000, seed: int | None = 0) -> None:
+                 lr: float = 0.05, batch_size: int = 128, fit_size: int = 0, seed: int | None = 0) -> None:
         if target is not None and not isinstance(target, int):
             raise UserError(f"a universal perturbation aims every input at one class: target must be an int or "
                             f"null, not {target!r}")

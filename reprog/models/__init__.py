@@ -4,7 +4,9 @@ Models are built from a plain spec (`build_model(**spec)`) looked up by name, so
 sidecar can rebuild its architecture without importing anything the file names.
 """
 
+import inspect
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from torch import nn
 
@@ -25,6 +27,10 @@ CIFAR_ARCHS: dict[str, Callable[..., nn.Module]] = {
 }
 
 
+class UnknownModelOption(UserError, TypeError):
+    """An architecture option the net does not take: a user's override, or a tampered victim spec."""
+
+
 def build_model(
     arch: str,
     num_classes: int,
@@ -34,22 +40,30 @@ def build_model(
     weights: str | None = None,
     channels_last: bool = False,
     compile: bool = False,
+    **options: Any,
 ) -> nn.Sequential:
     """`Normalize(mean, std)` followed by the network: a CIFAR net, `torchvision` + `name`, or `efficientnet_lite0`.
 
-    `channels_last` and `compile` say how it runs (`reprog.models.runtime`), not what it computes.
+    `options` go to a CIFAR net's constructor (airbench's `whiten_eps`). `channels_last` and `compile` say how it
+    runs (`reprog.models.runtime`), not what it computes.
     """
+    if options and arch in ("torchvision", "efficientnet_lite0"):
+        raise UnknownModelOption(f"model.arch={arch} takes no option {', '.join(sorted(options))}")
     if arch == "torchvision":
         net = torchvision_classifier(name or "", num_classes, weights)
     elif arch == "efficientnet_lite0":
         net = efficientnet_lite0(num_classes, weights)
     elif arch in CIFAR_ARCHS:
-        net = CIFAR_ARCHS[arch](num_classes=num_classes)
+        accepted = inspect.signature(CIFAR_ARCHS[arch]).parameters
+        if unknown := sorted(set(options) - set(accepted)):
+            raise UnknownModelOption(f"model.arch={arch} has no option {', '.join(unknown)}; it takes "
+                            f"{', '.join(p for p in accepted if p != 'num_classes') or 'none'}")
+        net = CIFAR_ARCHS[arch](num_classes=num_classes, **options)
         if weights:
             load_weights(net, weights)
     else:
-        options = ", ".join([*CIFAR_ARCHS, "torchvision", "efficientnet_lite0"])
-        raise UserError(f"unknown model.arch {arch!r}; choose one of: {options}")
+        known = ", ".join([*CIFAR_ARCHS, "torchvision", "efficientnet_lite0"])
+        raise UserError(f"unknown model.arch {arch!r}; choose one of: {known}")
     return apply_runtime(nn.Sequential(Normalize(mean, std), net), channels_last, compile)
 
 

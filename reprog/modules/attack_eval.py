@@ -10,6 +10,7 @@ that model agrees with the victim. A PGD run whose robust accuracy exceeds AutoA
 than `masking_gap` is flagged as a sign of gradient masking.
 """
 
+import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,8 @@ from torch import nn
 from torchmetrics import MeanMetric
 
 from reprog.attacks import Attack, build_attack
-from reprog.figures import adversarial_figure
+from reprog.atomic_files import write_file
+from reprog.figures import adversarial_figure, curve_figure
 from reprog.models.frozen import load_frozen_victim
 
 log = logging.getLogger("reprog")
@@ -59,7 +61,7 @@ class AttackEvalModule(pl.LightningModule):
         for label, eps in eps_values:
             key = f"{name}_eps{label.replace('.', 'p')}"
             self.runs[key] = attack = build_attack(kind, self.victim, eps=eps, **spec)
-            if attack.fit_on == "train" and "fit_size" not in spec:  # task.fit_size: the default for learning on train
+            if attack.fit_on and not attack.fit_size:  # the attack did not say how many: task.fit_size
                 attack.fit_size = self.hparams.fit_size
             self.kinds[key] = (kind, f"{spec.get('norm', 'Linf')} {label}")
         self.figure_key = self.figure_key or key
@@ -82,6 +84,21 @@ class AttackEvalModule(pl.LightningModule):
             attack.fit(*self.take(dm, loaders[attack.fit_on](), attack.fit_size))
             log.info("attack %s fit on %d %s images %s", key, attack.fit_size, attack.fit_on,
                      {k: float(v.mean()) for k, v in attack.stats().items()} if attack.stat_names else "")
+            if attack.curve and self.trainer.is_global_zero:
+                self.write_curve(key, attack.curve)
+
+    def write_curve(self, key: str, curve: list[dict[str, float]]) -> None:
+        """What the attack measured while it learned: `<key>_curve.json`, `<key>_curve.png` and TensorBoard
+        scalars `fit/<key>/*` stepped by the first column (queries, for a substitute)."""
+        out, x = Path(self.trainer.default_root_dir), next(iter(curve[0]))
+        write_file(out / f"{key}_curve.json", json.dumps(curve, indent=1))
+        fig = curve_figure(curve, x=x, title=key)
+        fig.savefig(out / f"{key}_curve.png", dpi=120)
+        for logger in self.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                for row in curve:
+                    logger.log_metrics({f"fit/{key}/{k}": v for k, v in row.items() if k != x}, step=int(row[x]))
+                logger.experiment.add_figure(f"fit/{key}", fig, self.global_step)
 
     def take(self, dm: pl.LightningDataModule, loader: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
         xs, ys, have = [], [], 0
