@@ -11,10 +11,10 @@ rounds, so the queries grow linearly instead of doubling.
 
 Beyond the paper: the substitute may train on randomly translated and flipped copies (`augment`, for natural
 images, whose class a mirror keeps), which a small labelled set needs, and seeds may come from the training
-split (`fit_on`). `probe_size` more images are held
-out of the seeds to draw the curve: after each round, the substitute's agreement with the victim on them and the
-transfer success of `craft` from them, against the queries spent. Their labels come from a separate, unbudgeted
-referee: they measure the attack and never teach the substitute.
+split (`fit_on`). `probe_size` more images, held out of the seeds, draw the curve: after each round, the
+substitute's agreement with the victim on them and the transfer success of `craft` from them, against the
+queries spent. Their labels come from a separate, unbudgeted referee: they measure the attack and never teach
+the substitute.
 """
 
 import logging

@@ -56,8 +56,8 @@ def build_model(
     elif arch in CIFAR_ARCHS:
         accepted = inspect.signature(CIFAR_ARCHS[arch]).parameters
         if unknown := sorted(set(options) - set(accepted)):
-            raise UnknownModelOption(f"model.arch={arch} has no option {', '.join(unknown)}; it takes "
-                            f"{', '.join(p for p in accepted if p != 'num_classes') or 'none'}")
+            takes = ", ".join(p for p in accepted if p != "num_classes") or "none"
+            raise UnknownModelOption(f"model.arch={arch} has no option {', '.join(unknown)}; it takes {takes}")
         net = CIFAR_ARCHS[arch](num_classes=num_classes, **options)
         if weights:
             load_weights(net, weights)
