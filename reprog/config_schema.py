@@ -108,6 +108,8 @@ RULES: dict[str, Domain] = {
     "*.lam_period": Domain(int, 1, nullable=True), "*.reservoir": Domain(int, 1, nullable=True),
     "*.reservoir_after": INT_0, "*.probe_size": INT_0,
     "model.whiten_eps": POSITIVE,
+    "oracle.q": INT_1, "oracle.mu": POSITIVE, "oracle.correction": Domain(float, 0, 1),
+    "oracle.top_k": Domain(int, 1, nullable=True), "oracle.decimals": Domain(int, 0, nullable=True),
     "adv_training.val_batches": INT_1,
     "adv_training.overfit_floor": FRACTION,
     "*.square_queries": Domain(int, 1, nullable=True),

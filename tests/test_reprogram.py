@@ -106,6 +106,34 @@ def test_reprogramming_lifts_accuracy_far_above_chance_and_exports_the_program(t
     assert f"accuracy: {metrics['test/acc']:.4f}" in result.stdout
 
 
+def test_a_program_learns_through_score_queries_alone_stops_at_its_budget_and_warm_starts_another(
+        tmp_path, grating_task, caplog):
+    victim_file, target_dir = grating_task
+    start = PaddedMNISTDataModule(str(target_dir), download=False, digit_size=20)  # accuracy with P = 0
+    x, y = start.preprocess(start.load_split(train=False), train=False)
+    with torch.no_grad():
+        acc_without_program = (load_victim(victim_file)[0].eval()(x)[:, :10].argmax(1) == y).float().mean().item()
+    black_box = [*REPROGRAM, f"victim.ckpt_path={victim_file}", "data.batch_size=32", "data.digit_size=20",
+                 "logger=csv", "oracle=score", "oracle.q=5", "optimizer.lr=0.1"]
+
+    # 480 training images a epoch at 32 x (5 + 1) queries each: 2,880 an epoch; 7,000 stops in the third
+    metrics = train(compose_train(tmp_path / "cold", target_dir, [*black_box, "trainer.max_epochs=3",
+                                                                   "oracle.budget=7000"]))
+    assert metrics["train/queries"] == 2 * 2880 + 6 * 192
+    assert "query budget reached: 6912 of 7000 queries used" in caplog.text
+    assert metrics["test/acc"] > acc_without_program + 0.03, (metrics, acc_without_program)
+    first = tmp_path / "cold" / "run" / "program.safetensors"
+    assert load_program(first).program.W.abs().sum() > 0, "the program learned and was exported"
+
+    # a warm start from that program, with a budget too small for one step, ends as the program it started from
+    metrics = train(compose_train(tmp_path / "warm", target_dir, [*black_box, f"task.init_program={first}",
+                                                                   "oracle.budget=100"]))
+    assert metrics.get("train/queries", 0) == 0, "not one step: the budget pays for none"
+    assert torch.equal(load_program(tmp_path / "warm" / "run" / "program.safetensors").program.W,
+                       load_program(first).program.W)
+    assert metrics["test/acc"] == json.loads((first.parent / "metrics.json").read_text())["metrics"]["test/acc"]
+
+
 def test_a_program_is_refused_by_another_victim(tmp_path, mnist_dir, victim_file, capsys):
     cfg = compose_train(tmp_path, mnist_dir, [*REPROGRAM, f"victim.ckpt_path={victim_file}", "trainer.fast_dev_run=true"])
     train(cfg)

@@ -11,6 +11,7 @@ since max-pooling commutes with a per-channel affine map that keeps the order of
 The original module, its state dict and its checksum are untouched.
 """
 
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -44,18 +45,16 @@ class FrozenVictim(nn.Module):
         return int(self.spec["num_classes"])
 
     def check_canvas(self, channels: int, canvas: int) -> None:
-        """Refuse, in one line, a canvas the architecture cannot take (a head that flattens a fixed-size map).
+        """Refuse, in one line, a canvas the architecture cannot take (a head that flattens a fixed-size map)."""
+        check_canvas(self, self.spec, channels, canvas, next(self.model.parameters()).device)
 
-        Probed with one blank image rather than listed: any architecture with global pooling passes."""
-        try:
-            with torch.no_grad():
-                self(torch.zeros(1, channels, canvas, canvas, device=next(self.model.parameters()).device))
-        except RuntimeError as e:
-            raise UserError(
-                f"victim {self.spec.get('name') or self.spec.get('arch')} cannot take a {channels}x{canvas}x{canvas} "
-                f"canvas ({str(e).splitlines()[0][:120]}); victims with global pooling (resnet20/56/18, torchvision "
-                f"models, efficientnet_lite0) take any canvas, airbench only 32 px: set data.canvas_size to what it "
-                f"was trained on") from None
+    def read(self, program: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The victim's logits for `program(x)`, differentiable: the white-box path."""
+        return self(program(x))
+
+    def affords(self, batch_size: int) -> bool:
+        """Whether a training step on `batch_size` images can be paid for: a white-box victim costs no queries."""
+        return True
 
     def _apply(self, fn, recurse: bool = True) -> "FrozenVictim":
         super()._apply(fn, recurse)  # .to(device), .half(), channels_last, ...
@@ -65,6 +64,21 @@ class FrozenVictim(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.compute(x)
+
+
+def check_canvas(victim: Callable[[torch.Tensor], torch.Tensor], spec: dict[str, Any], channels: int, canvas: int,
+                 device: torch.device | str = "cpu") -> None:
+    """Probe `victim` with one blank image rather than list what each architecture takes: any architecture with
+    global pooling passes."""
+    try:
+        with torch.no_grad():
+            victim(torch.zeros(1, channels, canvas, canvas, device=device))
+    except RuntimeError as e:
+        raise UserError(
+            f"victim {spec.get('name') or spec.get('arch')} cannot take a {channels}x{canvas}x{canvas} "
+            f"canvas ({str(e).splitlines()[0][:120]}); victims with global pooling (resnet20/56/18, torchvision "
+            f"models, efficientnet_lite0) take any canvas, airbench only 32 px: set data.canvas_size to what it "
+            f"was trained on") from None
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:

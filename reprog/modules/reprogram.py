@@ -2,9 +2,12 @@
 
 logits = h_g(f(program(x))), loss = CE(logits, y) + lam * ||W||^2; only the program is trained.
 The placement comes from the data module, so the program's mask and the digits always agree.
+`init_program` starts from a saved program (a warm start). With an `oracle`, f is reached only through its answers (`BlackBoxVictim`): the program learns from zeroth-order
+gradient estimates, and training ends cleanly before a step the query budget cannot pay for.
 """
 
 import itertools
+import logging
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -18,10 +21,13 @@ from reprog.data.target_images import RESIZE
 from reprog.errors import UserError
 from reprog.figures import image_grid
 from reprog.label_mapping import LabelMap, build_label_map
+from reprog.models.black_box import BlackBoxVictim
 from reprog.models.frozen import load_frozen_victim
 from reprog.modules.classification import Batch, ClassificationModule
 from reprog.program import AdversarialProgram, build_program
-from reprog.program_io import save_program
+from reprog.program_io import load_program, save_program
+
+log = logging.getLogger("reprog")
 
 # the frozen victim is in eval mode on purpose
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
@@ -37,10 +43,14 @@ class ReprogramModule(ClassificationModule):
         scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None = None,
         num_classes: int = 10,
         image_samples: int = 16,
+        oracle: dict[str, Any] | None = None,
+        init_program: str | None = None,
     ) -> None:
         super().__init__(num_classes, optimizer, scheduler)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.victim = load_frozen_victim(**victim)
+        if oracle is not None:
+            self.victim = BlackBoxVictim(self.victim, **oracle)
         self.program_cfg = dict(program)
         self.lam = float(self.program_cfg.pop("lam", 0.0))
         self.mapping_cfg = dict(mapping)
@@ -63,6 +73,23 @@ class ReprogramModule(ClassificationModule):
         settings = {k: v for k, v in self.mapping_cfg.items() if k not in ("kind", "batches")}
         self.label_map = build_label_map(self.mapping_cfg.get("kind", "first_k"), self.victim.num_classes,
                                          self.hparams.num_classes, **settings)
+        if self.hparams.init_program:
+            self.warm_start(self.hparams.init_program)
+
+    def warm_start(self, path: str) -> None:
+        """Start from a saved program and label map of the same shape, e.g. one trained white-box on a substitute
+        before it is fine-tuned through an oracle."""
+        loaded = load_program(path)
+        ours = {"program": self.program.config(), "label_map": (self.label_map.kind, self.label_map.num_source,
+                                                                 self.label_map.num_targets)}
+        theirs = {"program": loaded.program.config(), "label_map": (loaded.label_map.kind, loaded.label_map.num_source,
+                                                                    loaded.label_map.num_targets)}
+        if ours != theirs:
+            raise UserError(f"task.init_program={path} holds {theirs}, but this run builds {ours}; start from a "
+                            "program of the same family, placement and label map")
+        self.program.load_state_dict(loaded.program.state_dict())
+        self.label_map.load_state_dict(loaded.label_map.state_dict())
+        log.info("program and label map start from %s", path)
 
     def on_train_epoch_start(self) -> None:
         """Fit a label map that learns from data where it says: before training ("once"), or every epoch."""
@@ -78,7 +105,7 @@ class ReprogramModule(ClassificationModule):
             if i == batches:
                 break
             x, y = dm.preprocess([t.to(self.device) for t in batch], train=False)
-            stats = self.label_map.statistics(self.victim(self.program(x)), y)
+            stats = self.label_map.statistics(self.victim.read(self.program, x), y)
             total = stats if total is None else total + stats
         total = self.trainer.strategy.reduce(total, reduce_op="sum")  # the same map on every rank
         self.label_map.fit(total)
@@ -90,7 +117,26 @@ class ReprogramModule(ClassificationModule):
         return self.lam * self.program.regularizer() if self.lam else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.label_map(self.victim(self.program(x)))
+        return self.label_map(self.victim.read(self.program, x))
+
+    def on_train_batch_start(self, batch: Batch, batch_idx: int) -> int | None:
+        """End training, cleanly, before a step the victim's query budget cannot pay for."""
+        if self.victim.affords(len(batch[0])):
+            return None
+        if not self.trainer.should_stop:
+            log.warning("query budget reached: %d of %d queries used; training ends here, and the program and its "
+                        "metrics so far are saved", self.victim.queries, self.victim.budget)
+        self.trainer.should_stop = True
+        self.log_queries()  # also when the budget paid for no step at all
+        return -1  # Lightning: skip the rest of the epoch
+
+    def on_train_batch_end(self, outputs: Any, batch: Batch, batch_idx: int) -> None:
+        self.log_queries()
+
+    def log_queries(self) -> None:
+        queries = getattr(self.victim, "queries", None)  # a black-box victim counts what training asked
+        if queries is not None:
+            self.log("train/queries", float(queries), on_step=True, on_epoch=False, prog_bar=True)
 
     # -- what the user sees ---------------------------------------------------------------------
     def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:

@@ -1,0 +1,117 @@
+"""Zeroth-order gradients: a program's gradient estimated from an oracle's answers alone.
+
+Directions are drawn in the program's parameter space, so every query moves only what the program can move.
+- `random` (BAR, Tsai et al. 2020): q Gaussian directions, one-sided differences (S(θ + μu) − S(θ)) / μ;
+  q + 1 query batches per step.
+- `spsa` (BlackVIP, Oh et al. 2023): q Rademacher directions, two-sided differences (S(c + μu) − S(c − μu)) / 2μ
+  taken at the look-ahead point c = θ + β (θ − θ_prev), SPSA-GC's gradient correction; 2q + 1 query batches.
+
+What is estimated is the directional derivative of the answers S (N, C) along each direction u_j, so any loss
+downstream (label map, cross-entropy) back-propagates through it: the backward pass returns
+g = (1/q) Σ_j <dL/dS, D_j S> u_j, unbiased for E[u uᵀ] = I, and BAR's estimate when L is linear around S.
+"""
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from reprog.errors import UserError
+
+Answer = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # parameter values -> the oracle's answers (N, C)
+
+
+class ZerothOrder:
+    name = "zeroth_order"
+
+    def __init__(self, q: int = 10, mu: float = 0.01, seed: int = 0) -> None:
+        if not (isinstance(q, int) and q >= 1):
+            raise UserError(f"oracle.q={q}: expected an integer >= 1 (directions per gradient estimate)")
+        if not mu > 0:
+            raise UserError(f"oracle.mu={mu}: expected a number > 0 (the finite-difference step)")
+        self.q, self.mu = q, mu
+        self.generator = torch.Generator().manual_seed(seed)
+
+    @property
+    def batches(self) -> int:
+        """Query batches one estimate costs (each as large as the image batch)."""
+        raise NotImplementedError
+
+    def sample(self, like: torch.Tensor) -> torch.Tensor:
+        """q directions shaped like `like`, E[u uᵀ] = I (drawn on the CPU, so runs repeat across devices)."""
+        raise NotImplementedError
+
+    def __call__(self, answer: Answer, params: dict[str, nn.Parameter]) -> torch.Tensor:
+        """The answers at the current parameters, wired so that backward gives `params` the estimate."""
+        names, values = list(params), [p.detach() for p in params.values()]
+        with torch.no_grad():
+            at = lambda shift: answer(dict(zip(names, shift)))  # noqa: E731
+            answers = at(values)
+            directions = [self.sample(v) for v in values]
+            derivatives = torch.stack([self.derivative(at, values, [d[j] for d in directions], answers)
+                                       for j in range(self.q)])
+        return _Estimate.apply(answers, derivatives, directions, *params.values())
+
+    def derivative(self, at: Callable, values: list[torch.Tensor], u: list[torch.Tensor],
+                   answers: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+
+class RandomDirections(ZerothOrder):
+    name = "random"
+
+    @property
+    def batches(self) -> int:
+        return self.q + 1
+
+    def sample(self, like: torch.Tensor) -> torch.Tensor:
+        return torch.randn((self.q, *like.shape), generator=self.generator).to(like)
+
+    def derivative(self, at, values, u, answers):
+        return (at([v + self.mu * d for v, d in zip(values, u)]) - answers) / self.mu
+
+
+class SPSA(ZerothOrder):
+    name = "spsa"
+
+    def __init__(self, q: int = 10, mu: float = 0.01, correction: float = 0.9, seed: int = 0) -> None:
+        super().__init__(q, mu, seed)
+        if not 0 <= correction < 1:
+            raise UserError(f"oracle.correction={correction}: expected a number in [0, 1) (SPSA-GC's look-ahead)")
+        self.correction, self.previous = correction, None
+
+    @property
+    def batches(self) -> int:
+        return 2 * self.q + 1
+
+    def sample(self, like: torch.Tensor) -> torch.Tensor:
+        return (torch.randint(0, 2, (self.q, *like.shape), generator=self.generator) * 2 - 1).to(like)
+
+    def __call__(self, answer: Answer, params: dict[str, nn.Parameter]) -> torch.Tensor:
+        values = [p.detach().clone() for p in params.values()]
+        previous = self.previous if self.previous is not None else values
+        self.centre = [v + self.correction * (v - p) for v, p in zip(values, previous)]
+        self.previous = values
+        return super().__call__(answer, params)
+
+    def derivative(self, at, values, u, answers):
+        plus = at([c + self.mu * d for c, d in zip(self.centre, u)])
+        minus = at([c - self.mu * d for c, d in zip(self.centre, u)])
+        return (plus - minus) / (2 * self.mu)
+
+
+class _Estimate(torch.autograd.Function):
+    """Identity on the answers; backward turns dL/dS into the parameters' estimated gradients."""
+
+    @staticmethod
+    def forward(ctx, answers, derivatives, directions, *params):
+        ctx.derivatives, ctx.directions = derivatives, directions
+        return answers.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        weights = torch.einsum("qnc,nc->q", ctx.derivatives, grad) / len(ctx.derivatives)
+        return None, None, None, *(torch.tensordot(weights, d, 1) for d in ctx.directions)
+
+
+ESTIMATORS: dict[str, type[ZerothOrder]] = {"random": RandomDirections, "spsa": SPSA}

@@ -1,0 +1,104 @@
+"""Black-box reprogramming: oracles, zeroth-order gradient estimates, and a program trained through queries alone."""
+
+import pytest
+import torch
+from torch import nn
+
+from reprog.attacks.oracle import LabelOracle, Oracle, QueryBudgetExceeded, ScoreOracle
+from reprog.attacks.zeroth_order import SPSA, RandomDirections
+from reprog.errors import UserError
+from reprog.models.black_box import BlackBoxVictim
+from reprog.models.frozen import FrozenVictim
+
+
+def tiny_victim(seed: int = 0) -> FrozenVictim:
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    return FrozenVictim(net, {"arch": "tiny", "num_classes": 10})
+
+
+class Additive(nn.Module):
+    """A minimal program: x + W."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.W = nn.Parameter(0.1 * torch.randn(3, 8, 8, generator=torch.Generator().manual_seed(1)))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.W
+
+
+def slots(oracle: Oracle) -> list[object]:
+    names = {s for cls in type(oracle).__mro__ for s in getattr(cls, "__slots__", ())}
+    return [getattr(oracle, s) for s in names]
+
+
+def test_score_oracle_answers_rounded_top_k_probabilities_within_its_budget():
+    victim, x = tiny_victim(), torch.rand(20, 3, 8, 8)
+    p = ScoreOracle(victim)(x.requires_grad_(True))
+    assert p.grad_fn is None and torch.allclose(p.sum(1), torch.ones(20))
+    assert torch.equal(p.argmax(1), LabelOracle(victim)(x))
+    shown = ScoreOracle(victim, budget=30, top_k=3, decimals=2)
+    q = shown(x)
+    assert ((q > 0).sum(1) <= 3).all() and torch.equal(q, q.round(decimals=2))
+    with pytest.raises(QueryBudgetExceeded, match="11 more queries would exceed the budget of 30 \\(20 used\\)"):
+        shown(x[:11])
+    assert shown.queries == 20 and shown.remaining == 10
+    for oracle in (shown, LabelOracle(victim)):
+        assert not any(isinstance(v, (nn.Module, torch.Tensor)) for v in slots(oracle)), "no slot holds the model"
+        with pytest.raises(AttributeError):
+            oracle.model = victim  # no place to keep a model on it
+    with pytest.raises(UserError, match="top_k=0: expected >= 1"):
+        ScoreOracle(victim, top_k=0)
+
+
+@pytest.mark.parametrize("estimator", [RandomDirections(q=20, mu=1e-3), SPSA(q=20, mu=1e-3, correction=0.0)])
+def test_zeroth_order_estimates_point_along_the_true_gradient(estimator):
+    """Averaged over draws the estimate is the gradient; one estimate of q directions in d dimensions has a cosine
+    with it of about sqrt(q / d)."""
+    program, victim, x, y = Additive(), tiny_victim(), torch.rand(16, 3, 8, 8), torch.arange(16) % 10
+    loss = lambda logp: nn.functional.nll_loss(logp, y)  # noqa: E731
+    true = torch.autograd.grad(loss(victim(program(x)).log_softmax(1)), program.W)[0]
+
+    oracle = ScoreOracle(victim)
+    answer = lambda values: oracle(torch.func.functional_call(program, values, (x,))).log()  # noqa: E731
+    estimates = []
+    for _ in range(30):
+        program.zero_grad()
+        loss(estimator(answer, dict(program.named_parameters()))).backward()
+        estimates.append(program.W.grad.clone())
+    cos = lambda a, b: nn.functional.cosine_similarity(a.flatten(), b.flatten(), 0).item()  # noqa: E731
+    expected = (20 / true.numel()) ** 0.5  # 0.16
+    assert 0.5 * expected < sum(cos(e, true) for e in estimates) / 30 < 2 * expected
+    assert cos(torch.stack(estimates).mean(0), true) > 0.6, "unbiased: the mean of 30 estimates is close"
+    assert oracle.queries == 30 * 16 * estimator.batches, "each estimate costs (q + 1) or (2q + 1) query batches"
+
+
+def test_the_black_box_victim_reaches_its_model_through_no_attribute_and_counts_what_training_asks():
+    victim, program, x = tiny_victim(), Additive(), torch.rand(4, 3, 8, 8)
+    box = BlackBoxVictim(victim, "score", budget=100, q=4)
+    weights = {p.data_ptr() for p in victim.parameters()}
+    assert not list(box.parameters()) and not box.state_dict() and list(box.modules()) == [box]
+    reachable = [box, *vars(box).values(), *box.__dict__.get("_modules", {}).values()]
+    for obj in (box.oracle, box.referee):
+        reachable += slots(obj)
+    assert not any(isinstance(o, nn.Module) and o is not box for o in reachable)
+    assert not any(isinstance(o, torch.Tensor) and o.data_ptr() in weights for o in reachable)
+
+    box.train()
+    answers = box.read(program, x)
+    answers.sum().backward()
+    assert box.queries == 4 * 5 and program.W.grad is not None, "one read: the answers and q perturbed batches"
+    assert all(p.grad is None for p in victim.parameters()), "no gradient reaches the victim"
+    assert box.affords(16) and not box.affords(17), "80 left pays for 16 images x 5 batches, not 17"
+    box.eval()
+    box.read(program, x)
+    assert box.queries == 20, "evaluation asks the referee, not the attacker's budget"
+    with pytest.raises(UserError, match="oracle.top_k and oracle.decimals shape a score oracle"):
+        BlackBoxVictim(victim, "label", top_k=1)
+    with pytest.raises(UserError, match="oracle.q=0: expected an integer >= 1"):
+        BlackBoxVictim(victim, q=0)
+    with pytest.raises(UserError, match="oracle.mu=0.0: expected a number > 0"):
+        BlackBoxVictim(victim, mu=0.0)
+    with pytest.raises(UserError, match="unknown oracle.estimator 'cma'"):
+        BlackBoxVictim(victim, estimator="cma")
