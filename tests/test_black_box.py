@@ -102,3 +102,41 @@ def test_the_black_box_victim_reaches_its_model_through_no_attribute_and_counts_
         BlackBoxVictim(victim, mu=0.0)
     with pytest.raises(UserError, match="unknown oracle.estimator 'cma'"):
         BlackBoxVictim(victim, estimator="cma")
+
+
+def test_the_stateful_detector_flags_zeroth_order_queries_and_few_benign_images():
+    from conftest import synthetic_images
+    from reprog.detectors import StatefulDetector
+
+    benign = torch.from_numpy(synthetic_images(600, seed=3)[0]).permute(0, 3, 1, 2).float() / 255
+    detector = StatefulDetector(k=10, side=8)
+    detector.calibrate(benign[:300], fpr=0.01)
+    detector(benign[300:])
+    assert detector.stats()["flag_rate"] <= 0.05, detector.stats()
+
+    detector.reset()
+    box = BlackBoxVictim(tiny_victim(), "score", q=4).train()
+    box.oracle.detector = detector
+    program = Additive()
+    for _ in range(3):  # 3 steps of 8 near-blank canvases under one program, x 5 query batches
+        box.read(program, 0.02 * torch.rand(8, 3, 8, 8)).sum().backward()
+    stats = detector.stats()
+    assert stats["queries"] == box.queries == 120 and stats["flag_rate"] > 0.8, stats
+    assert stats["first_flag"] <= 20, "flagged once its memory holds k near-copies"
+    with pytest.raises(UserError, match="no threshold: calibrate it"):
+        StatefulDetector()(benign[:1])
+
+
+def test_the_detection_bench_reports_benign_and_attack_traffic(tmp_path, monkeypatch, victim_file):
+    from conftest import bench_script, write_cifar_npz, write_mnist
+
+    data = write_cifar_npz(tmp_path / "data", 300, 300)
+    write_mnist(data)
+    out = tmp_path / "detection.json"
+    monkeypatch.setattr("sys.argv", ["detection.py", f"--victim={victim_file}", f"--data-dir={data}", "--k=10",
+                                     "--fpr=0.01", "--steps=2", "--batch=8", "--q=2", "--seeds=20", f"--out={out}"])
+    bench_script("detection").main()
+    import json
+
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["queries"] for r in rows.values()] == [150, 2 * 8 * 3, 20 + 20 + 40]

@@ -2,7 +2,7 @@
 
 The model lives only in a closure: the object has no attribute, parameter or buffer that reaches it,
 answers are computed under `no_grad` (no graph to differentiate) and every image counts against
-`budget`. A query that would exceed it is refused whole.
+`budget`. A query that would exceed it is refused whole. A `detector` (the defender's side) may watch every query.
 
 - `LabelOracle`: the top-1 label (int64), what a deployed classifier's API usually returns.
 - `ScoreOracle`: the probabilities, optionally only the `top_k` largest (the rest 0) and rounded to
@@ -22,7 +22,7 @@ class QueryBudgetExceeded(UserError, RuntimeError):
 
 
 class Oracle:
-    __slots__ = ("_ask", "_move", "budget", "queries")
+    __slots__ = ("_ask", "_move", "budget", "queries", "detector")
     kind = "oracle"
 
     def __init__(self, model: nn.Module, budget: int | None = None, batch_size: int = 512) -> None:
@@ -43,6 +43,7 @@ class Oracle:
             model._apply(fn)
 
         self._ask, self._move, self.budget, self.queries = ask, move, budget, 0
+        self.detector: Callable[[torch.Tensor], torch.Tensor] | None = None  # the defender watching every query
 
     def answer(self, logits: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
@@ -57,6 +58,8 @@ class Oracle:
             raise QueryBudgetExceeded(f"{len(images)} more queries would exceed the budget of {self.budget} "
                                       f"({self.queries} used)")
         self.queries += len(images)
+        if self.detector is not None:
+            self.detector(images)
         return self._ask(images.detach()).clone()
 
     def __repr__(self) -> str:
