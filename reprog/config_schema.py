@@ -67,6 +67,7 @@ RULES: dict[str, Domain] = {
     "trainer.accumulate_grad_batches": INT_1,
     "trainer.log_every_n_steps": INT_1,
     "trainer.check_val_every_n_epoch": Domain(int, 1, nullable=True),
+    "trainer.val_check_interval": Domain(float, 0, open_low=True),  # a fraction of an epoch, or a number of steps
     "trainer.limit_*_batches": Domain(float, 0, nullable=True),
     "trainer.overfit_batches": NON_NEGATIVE,
     "trainer.gradient_clip_val": Domain(float, 0, nullable=True),

@@ -94,6 +94,8 @@ def test_the_black_box_victim_reaches_its_model_through_no_attribute_and_counts_
     box.eval()
     box.read(program, x)
     assert box.queries == 20, "evaluation asks the referee, not the attacker's budget"
+    labels = BlackBoxVictim(victim, "label", q=2).train().read(program, x)
+    assert torch.equal(labels.sum(1), torch.ones(4)) and set(labels.unique().tolist()) == {0.0, 1.0}, "one-hot"
     with pytest.raises(UserError, match="oracle.top_k and oracle.decimals shape a score oracle"):
         BlackBoxVictim(victim, "label", top_k=1)
     with pytest.raises(UserError, match="oracle.q=0: expected an integer >= 1"):

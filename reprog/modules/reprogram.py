@@ -49,7 +49,7 @@ class ReprogramModule(ClassificationModule):
         super().__init__(num_classes, optimizer, scheduler)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.victim = load_frozen_victim(**victim)
-        if oracle is not None:
+        if oracle:  # oracle=none leaves it empty: white-box
             self.victim = BlackBoxVictim(self.victim, **oracle)
         self.program_cfg = dict(program)
         self.lam = float(self.program_cfg.pop("lam", 0.0))

@@ -1,0 +1,75 @@
+"""Accuracy against oracle queries for black-box reprogramming runs, beside their white-box twin.
+
+Reads each run's TensorBoard scalars (`val/acc` and `train/queries` at the same step) and writes a plot and a JSON
+with the curve and the queries each run needed to reach 50, 70 and 80 % of the white-box accuracy.
+
+    python bench/black_box_curve.py --runs cold=<zeroth-order run> warm=<warm-started run> \
+        --white-box <white-box run> --out docs/black_box_curve_cpu
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator  # noqa: E402
+
+FRACTIONS = (0.5, 0.7, 0.8, 0.9)
+
+
+def scalars(run: Path) -> dict[str, dict[int, float]]:
+    out: dict[str, dict[int, float]] = {}
+    for events in sorted((run / "tensorboard").rglob("events.*")):
+        acc = EventAccumulator(str(events))
+        acc.Reload()
+        for tag in acc.Tags()["scalars"]:
+            out.setdefault(tag, {}).update({e.step: e.value for e in acc.Scalars(tag)})
+    return out
+
+
+def curve(run: Path) -> list[dict[str, float]]:
+    """(queries, val/acc) at every validation; queries are those spent by the step validated after."""
+    s = scalars(run)
+    queries = s.get("train/queries", {})
+    rows = []
+    for step, acc in sorted(s["val/acc"].items()):
+        spent = max((q for st, q in queries.items() if st <= step), default=0.0)
+        rows.append({"queries": spent, "val_acc": acc})
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", nargs="+", required=True, help="name=run_dir of black-box runs")
+    parser.add_argument("--white-box", required=True, help="the white-box twin's run dir")
+    parser.add_argument("--out", required=True, help="path without suffix: writes .png and .json")
+    args = parser.parse_args()
+
+    white = json.loads((Path(args.white_box) / "metrics.json").read_text())["metrics"]["val/acc_best"]
+    result = {"white_box_val_acc": white, "runs": {}}
+    fig, ax = plt.subplots(figsize=(6, 3.6))
+    for spec in args.runs:
+        name, run = spec.split("=", 1)
+        rows = curve(Path(run))
+        needed = {f"{int(f * 100)}%": next((r["queries"] for r in rows if r["val_acc"] >= f * white), None)
+                  for f in FRACTIONS}
+        result["runs"][name] = {"run": run, "curve": rows, "queries_to_reach_fraction_of_white_box": needed}
+        ax.plot([r["queries"] / 1e6 for r in rows], [100 * r["val_acc"] for r in rows], marker="o", label=name)
+    ax.axhline(100 * white, color="black", linestyle="--", label=f"white-box ({white:.1%})")
+    ax.set(xlabel="oracle queries (millions)", ylabel="validation accuracy, %", ylim=(0, 100),
+           title="Black-box reprogramming: accuracy against queries")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out.with_suffix(".png"), dpi=120)
+    out.with_suffix(".json").write_text(json.dumps(result, indent=2))
+    print(json.dumps({k: v["queries_to_reach_fraction_of_white_box"] for k, v in result["runs"].items()}, indent=2))
+
+
+if __name__ == "__main__":
+    main()
