@@ -52,8 +52,7 @@ def heat_map(accuracy: list[list[float]], own: list[list[bool]], rows: list[str]
     ax.set_yticks(range(len(accuracy)), [f"program of {r}" for r in rows])
     ax.set_xlabel("applied to victim")
     ax.set_title("target accuracy (* = its own victim)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

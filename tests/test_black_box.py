@@ -63,15 +63,15 @@ def test_zeroth_order_estimates_point_along_the_true_gradient(estimator):
     oracle = ScoreOracle(victim)
     answer = lambda values: oracle(torch.func.functional_call(program, values, (x,))).log()  # noqa: E731
     estimates = []
-    for _ in range(30):
+    for _ in range(15):
         program.zero_grad()
         loss(estimator(answer, dict(program.named_parameters()))).backward()
         estimates.append(program.W.grad.clone())
     cos = lambda a, b: nn.functional.cosine_similarity(a.flatten(), b.flatten(), 0).item()  # noqa: E731
     expected = (20 / true.numel()) ** 0.5  # 0.16
-    assert 0.5 * expected < sum(cos(e, true) for e in estimates) / 30 < 2 * expected
-    assert cos(torch.stack(estimates).mean(0), true) > 0.6, "unbiased: the mean of 30 estimates is close"
-    assert oracle.queries == 30 * 16 * estimator.batches, "each estimate costs (q + 1) or (2q + 1) query batches"
+    assert 0.5 * expected < sum(cos(e, true) for e in estimates) / 15 < 2 * expected
+    assert cos(torch.stack(estimates).mean(0), true) > 0.6, "unbiased: the mean of 15 estimates is close"
+    assert oracle.queries == 15 * 16 * estimator.batches, "each estimate costs (q + 1) or (2q + 1) query batches"
 
 
 def test_the_black_box_victim_reaches_its_model_through_no_attribute_and_counts_what_training_asks():
@@ -129,6 +129,7 @@ def test_the_stateful_detector_flags_zeroth_order_queries_and_few_benign_images(
         StatefulDetector()(benign[:1])
 
 
+@pytest.mark.slow  # a bench smoke run; the detector itself is tested above
 def test_the_detection_bench_reports_benign_and_attack_traffic(tmp_path, monkeypatch, victim_file):
     from conftest import bench_script, write_cifar_npz, write_mnist
 
