@@ -2,8 +2,9 @@
 
 logits = h_g(f(program(x))), loss = CE(logits, y) + lam * ||W||^2; only the program is trained.
 The placement comes from the data module, so the program's mask and the digits always agree.
-`init_program` starts from a saved program (a warm start). With an `oracle`, f is reached only through its answers (`BlackBoxVictim`): the program learns from zeroth-order
-gradient estimates, and training ends cleanly before a step the query budget cannot pay for.
+`init_program` starts from a saved program (a warm start). With an `oracle`, f is reached only through its answers
+(`BlackBoxVictim`): the program learns from zeroth-order gradient estimates, and training ends cleanly before a
+step the query budget cannot pay for.
 """
 
 import itertools
