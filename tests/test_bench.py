@@ -2,6 +2,7 @@
 from outside."""
 
 import numpy as np
+import pytest
 import torch
 
 from conftest import ROOT, TINY_RUN, bench_script, write_cifar_npz
@@ -10,6 +11,7 @@ from conftest import ROOT, TINY_RUN, bench_script, write_cifar_npz
 airbench_reference, host_memory = bench_script("airbench_reference"), bench_script("host_memory")
 
 
+@pytest.mark.slow  # kept out of the default run for its time (make test-all runs it)
 def test_airbench_trains_on_the_cpu_from_our_array_files(tmp_path, monkeypatch):
     data = write_cifar_npz(tmp_path / "data", n_train=1024, n_test=200)  # one batch of 1024: one step
     with np.load(data / "cifar10" / "test.npz") as f:
@@ -37,6 +39,7 @@ def test_airbench_table_is_parsed_per_epoch_with_the_final_tta_accuracy():
         "epochs": [(20.7274, 0.604), (40.5, 0.804)], "train_s": 40.5, "test_acc": 0.8147}
 
 
+@pytest.mark.slow  # kept out of the default run for its time (make test-all runs it)
 def test_host_memory_bench_reads_one_train_py_run_from_the_kernel(cifar_npz_dir):
     r = host_memory.run([*TINY_RUN, "trainer.max_steps=2", f"paths.data_dir={cifar_npz_dir}"])
     assert r["train_s"] > 0, "the run's own training clock"

@@ -48,6 +48,7 @@ def check_ddp_job(job, victim, data_dir) -> float:
     return float(w0["program.W"].abs().mean())
 
 
+@pytest.mark.slow  # kept out of the default run for its time (make test-all runs it)
 def test_ddp_two_processes_per_job_in_a_multirun(tmp_path, victim_file):
     data = write_mnist(tmp_path / "data")
     run_ddp(["optimizer.lr=0.01,0.1", f"victim.ckpt_path={victim_file}", f"paths.data_dir={data}",

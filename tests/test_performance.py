@@ -172,6 +172,7 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="tunes glibc's malloc")
+@pytest.mark.slow  # kept out of the default run for its time (make test-all runs it)
 def test_freed_host_memory_is_reused_without_page_faults():
     # a fresh process each, since the tuning is process-wide and cannot be undone
     faults = {mode: int(subprocess.run([sys.executable, "-c", REALLOCATE, mode], capture_output=True, text=True,

@@ -4,6 +4,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from conftest import ROOT, TINY_RUN
 
 
@@ -50,6 +52,7 @@ def test_the_study_is_one_experiment_and_its_grid_can_be_narrowed(tmp_path, mnis
     assert sorted(o for job in jobs for o in job if o.startswith("optimizer.lr=")) == ["optimizer.lr=0.01", "optimizer.lr=0.1"]
 
 
+@pytest.mark.slow  # kept out of the default run for its time (make test-all runs it)
 def test_optuna_search_runs_two_trials_and_reports_the_best(tmp_path, mnist_dir, victim_file):
     import yaml
 

@@ -4,6 +4,7 @@ import json
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from conftest import ROOT, TINY_RUN, compose_train
@@ -57,6 +58,7 @@ def test_train_py_as_a_subprocess(tmp_path, cifar_npz_dir):
     assert (run / ".hydra" / "config.yaml").is_file() and (run / "victim.safetensors").is_file()
 
 
+@pytest.mark.slow  # kept out of the default run for its time (make test-all runs it)
 def test_a_tiny_model_overfits_a_small_batch(tmp_path, cifar_npz_dir):
     cfg = compose_train(tmp_path, cifar_npz_dir, [
         "trainer.overfit_batches=1", "trainer.max_epochs=60", "trainer.limit_val_batches=0", "test=false",
