@@ -37,8 +37,9 @@ class StatefulDetector:
         later = torch.arange(len(memory)) >= (len(memory) - len(codes) + torch.arange(len(codes)))[:, None]
         distances[later] = float("inf")  # only queries that came before
         nearest = distances.topk(min(self.k, len(memory)), 1, largest=False).values
-        scores = nearest.mean(1) if nearest.shape[1] == self.k else torch.full((len(codes),), float("inf"))
-        scores[torch.isinf(nearest).any(1)] = float("inf")
+        scores = nearest.mean(1)  # inf where fewer than k queries came before
+        if nearest.shape[1] < self.k:
+            scores.fill_(float("inf"))
         self.memory = memory[-self.history:]
         return scores
 

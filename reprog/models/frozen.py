@@ -26,6 +26,9 @@ from reprog.models.runtime import apply_runtime, split_runtime
 
 
 class FrozenVictim(nn.Module):
+    queries: int | None = None  # white-box: nothing is counted (a BlackBoxVictim counts its oracle's queries)
+    budget: int | None = None
+
     def __init__(self, model: nn.Module, spec: dict[str, Any], channels_last: bool = True,
                  compile: bool = False) -> None:
         super().__init__()

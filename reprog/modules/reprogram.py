@@ -81,10 +81,9 @@ class ReprogramModule(ClassificationModule):
         """Start from a saved program and label map of the same shape, e.g. one trained white-box on a substitute
         before it is fine-tuned through an oracle."""
         loaded = load_program(path)
-        ours = {"program": self.program.config(), "label_map": (self.label_map.kind, self.label_map.num_source,
-                                                                 self.label_map.num_targets)}
-        theirs = {"program": loaded.program.config(), "label_map": (loaded.label_map.kind, loaded.label_map.num_source,
-                                                                    loaded.label_map.num_targets)}
+        shape = lambda program, maps: {"program": program.config(),  # noqa: E731
+                                       "label_map": (maps.kind, maps.num_source, maps.num_targets)}
+        ours, theirs = shape(self.program, self.label_map), shape(loaded.program, loaded.label_map)
         if ours != theirs:
             raise UserError(f"task.init_program={path} holds {theirs}, but this run builds {ours}; start from a "
                             "program of the same family, placement and label map")
@@ -135,9 +134,8 @@ class ReprogramModule(ClassificationModule):
         self.log_queries()
 
     def log_queries(self) -> None:
-        queries = getattr(self.victim, "queries", None)  # a black-box victim counts what training asked
-        if queries is not None:
-            self.log("train/queries", float(queries), on_step=True, on_epoch=False, prog_bar=True)
+        if self.victim.queries is not None:  # a black-box victim counts what training asked
+            self.log("train/queries", float(self.victim.queries), on_step=True, on_epoch=False, prog_bar=True)
 
     # -- what the user sees ---------------------------------------------------------------------
     def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
