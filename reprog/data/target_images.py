@@ -2,6 +2,8 @@
 
 Images are kept as uint8 (N, 1, size, size), already resized to the placement's size; each batch is
 scaled to [0, 1], replicated to the victim's channels and placed on an empty canvas on the device.
+With `digit_size=None` the images keep their own size and batches stay uint8: a program bank places each
+batch once per program, with `place`, at that program's placement.
 """
 
 import torch
@@ -31,11 +33,11 @@ def to_canvas(images: torch.Tensor, placement: Placement, channels: int = 3) -> 
 class PlacedImagesDataModule(ArraysDataModule):
     """Base for target tasks: subclasses return (N, 1, H, W) uint8 images from `raw_split`."""
 
-    def __init__(self, digit_size: int = 28, position: list[int] | str | None = None, canvas_size: int = 32,
+    def __init__(self, digit_size: int | None = 28, position: list[int] | str | None = None, canvas_size: int = 32,
                  channels: int = 3, num_classes: int = 10, val_size: int = 5000, **kwargs) -> None:
         super().__init__(num_classes=num_classes, val_size=val_size, augment=False, **kwargs)
-        self.placement = Placement.make(canvas_size, digit_size, position)
-        self.channels = channels
+        self.placement = None if digit_size is None else Placement.make(canvas_size, digit_size, position)
+        self.canvas_size, self.channels = canvas_size, channels
 
     def raw_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -49,8 +51,12 @@ class PlacedImagesDataModule(ArraysDataModule):
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.raw_split(train)
         self.check_split(x, y, train)  # before resizing, which needs (N, 1, H, W); setup checks the result again
-        return resize(x, self.placement.size), y
+        return (x if self.placement is None else resize(x, self.placement.size)), y
+
+    def place(self, images: torch.Tensor, placement: Placement) -> torch.Tensor:
+        """uint8 images -> [0, 1] canvases at `placement`, resized there as `load_split` resizes a whole split."""
+        return to_canvas(resize(images, placement.size), placement, self.channels)
 
     def preprocess(self, batch: tuple[torch.Tensor, torch.Tensor], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = batch
-        return to_canvas(x, self.placement, self.channels), y
+        return (x if self.placement is None else self.place(x, self.placement)), y

@@ -25,6 +25,7 @@ from reprog.label_mapping import LabelMap, build_label_map
 from reprog.models.black_box import BlackBoxVictim
 from reprog.models.frozen import load_frozen_victim
 from reprog.modules.classification import Batch, ClassificationModule
+from reprog.placement import Placement
 from reprog.program import AdversarialProgram, build_program
 from reprog.program_io import load_program, save_program
 
@@ -32,6 +33,36 @@ log = logging.getLogger("reprog")
 
 # the frozen victim is in eval mode on purpose
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
+
+
+def build_reprogrammer(placement: Placement, channels: int, victim_classes: int, num_targets: int,
+                       program: dict[str, Any], mapping: dict[str, Any],
+                       init_program: str | None = None) -> tuple[AdversarialProgram, LabelMap]:
+    """A program and its label map, drawn from the run's seed alone, so a program bank builds each of its programs
+    exactly as that program's own job would; or started from `init_program` (a warm start)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(torch.initial_seed())
+        program_ = build_program(placement=placement, channels=channels, **program)
+        settings = {k: v for k, v in mapping.items() if k not in ("kind", "batches")}
+        label_map = build_label_map(mapping.get("kind", "first_k"), victim_classes, num_targets, **settings)
+    if init_program:
+        warm_start(program_, label_map, init_program)
+    return program_, label_map
+
+
+def warm_start(program: AdversarialProgram, label_map: LabelMap, path: str) -> None:
+    """Load a saved program and label map of the same shape, e.g. one trained white-box on a substitute before it
+    is fine-tuned through an oracle."""
+    loaded = load_program(path)
+    shape = lambda program, maps: {"program": program.config(),  # noqa: E731
+                                   "label_map": (maps.kind, maps.num_source, maps.num_targets)}
+    ours, theirs = shape(program, label_map), shape(loaded.program, loaded.label_map)
+    if ours != theirs:
+        raise UserError(f"task.init_program={path} holds {theirs}, but this run builds {ours}; start from a "
+                        "program of the same family, placement and label map")
+    program.load_state_dict(loaded.program.state_dict())
+    label_map.load_state_dict(loaded.label_map.state_dict())
+    log.info("program and label map start from %s", path)
 
 
 class ReprogramModule(ClassificationModule):
@@ -70,26 +101,9 @@ class ReprogramModule(ClassificationModule):
             raise UserError(f"task=reprogram needs a data module with a placement (data=mnist_padded, "
                             f"data=fashion_mnist_padded or data=counting), not {type(datamodule).__name__}")
         self.victim.check_canvas(datamodule.channels, placement.canvas)
-        self.program = build_program(placement=placement, channels=datamodule.channels, **self.program_cfg)
-        settings = {k: v for k, v in self.mapping_cfg.items() if k not in ("kind", "batches")}
-        self.label_map = build_label_map(self.mapping_cfg.get("kind", "first_k"), self.victim.num_classes,
-                                         self.hparams.num_classes, **settings)
-        if self.hparams.init_program:
-            self.warm_start(self.hparams.init_program)
-
-    def warm_start(self, path: str) -> None:
-        """Start from a saved program and label map of the same shape, e.g. one trained white-box on a substitute
-        before it is fine-tuned through an oracle."""
-        loaded = load_program(path)
-        shape = lambda program, maps: {"program": program.config(),  # noqa: E731
-                                       "label_map": (maps.kind, maps.num_source, maps.num_targets)}
-        ours, theirs = shape(self.program, self.label_map), shape(loaded.program, loaded.label_map)
-        if ours != theirs:
-            raise UserError(f"task.init_program={path} holds {theirs}, but this run builds {ours}; start from a "
-                            "program of the same family, placement and label map")
-        self.program.load_state_dict(loaded.program.state_dict())
-        self.label_map.load_state_dict(loaded.label_map.state_dict())
-        log.info("program and label map start from %s", path)
+        self.program, self.label_map = build_reprogrammer(
+            placement, datamodule.channels, self.victim.num_classes, self.hparams.num_classes, self.program_cfg,
+            self.mapping_cfg, self.hparams.init_program)
 
     def on_train_epoch_start(self) -> None:
         """Fit a label map that learns from data where it says: before training ("once"), or every epoch."""

@@ -1,0 +1,218 @@
+"""A sweep's reprogramming jobs trained as program banks: `python train.py -m ... hydra/launcher=bank`.
+
+`plan` groups the jobs whose configs differ only in what each program of a bank may choose for itself
+(`PER_PROGRAM`: placement, program family, label map, optimizer settings, warm start), and caps a bank at
+`max_images` stacked images per step by splitting it into sub-banks. `run_bank` trains one bank in this process
+and leaves each job's folder as the job would have: `metrics.json`, `program.safetensors` + `.json`, TensorBoard
+scalars. The launcher (`hydra_plugins/reprog_bank_launcher`) makes the folders and runs every other job as usual.
+"""
+
+import json
+import logging
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.callbacks import ProgressBar
+from pytorch_lightning.loggers import TensorBoardLogger
+
+from reprog.cli import one_line
+from reprog.config_schema import check_config
+from reprog.data.target_images import RESIZE
+from reprog.errors import UserError
+from reprog.host_memory import keep_freed_host_memory
+from reprog.instantiators import instantiate_group
+from reprog.modules.bank import BankMember, BankModule
+from reprog.placement import Placement
+from reprog.program_io import save_program
+from reprog.run_summary import RunRecord, plain_metrics
+
+log = logging.getLogger("reprog")
+
+# what each program of a bank may set for itself (everything else must be equal across the bank)
+PER_PROGRAM = ("data.digit_size", "data.position", "program", "mapping", "optimizer", "task.program",
+               "task.mapping", "task.optimizer", "task.init_program")
+SHARED_OPTIMIZER = ("optimizer._target_", "optimizer._partial_")  # one optimizer class for the whole bank
+PER_JOB = ("paths.output_dir", "trainer.default_root_dir", "logger", "callbacks")  # each job's own folder and logs
+# callbacks a bank replaces (per-program best epochs, per-job TensorBoard); any other acts on one program
+BANKED_CALLBACKS = {"model_checkpoint", "lr_monitor", "training_clock", "rng_state", "rich_progress_bar"}
+
+
+@dataclass
+class Plan:
+    banks: list[list[int]]  # job indices trained together, two or more each
+    alone: list[int]  # jobs that run as ordinary jobs
+    notes: list[str]  # one line per decision worth telling the user
+
+
+def plan(configs: Sequence[dict[str, Any] | None], max_images: int) -> Plan:
+    """Group resolved job configs into banks; None (a config that does not resolve) runs alone, to fail there."""
+    groups: dict[str, list[int]] = {}
+    alone, notes = [], []
+    for i, cfg in enumerate(configs):
+        why = "its config does not resolve" if cfg is None else alone_because(cfg)
+        if why:
+            alone.append(i)
+            notes.append(f"job {i} runs alone: {why}")
+        else:
+            groups.setdefault(bank_key(cfg), []).append(i)
+    if len(groups) > 1:
+        keys = sorted({k for a in groups for b in groups if a < b for k in _differ(json.loads(a), json.loads(b))})
+        notes.append(f"{sum(map(len, groups.values()))} jobs make {len(groups)} banks: they differ in "
+                     f"{', '.join(keys[:6])}{' ...' if len(keys) > 6 else ''}")
+    banks = []
+    for members in groups.values():
+        batch = int(configs[members[0]]["data"]["batch_size"])
+        per_bank = max_images // batch
+        if per_bank < 1:
+            raise UserError(f"hydra.launcher.max_images={max_images} holds less than one program's batch "
+                            f"(data.batch_size={batch}); set it to at least {batch}")
+        chunks = [members[i : i + per_bank] for i in range(0, len(members), per_bank)]
+        if len(chunks) > 1:
+            notes.append(f"a bank of {len(members)} jobs runs as {len(chunks)} sub-banks in turn: "
+                         f"hydra.launcher.max_images={max_images} holds {per_bank} batches of {batch}")
+        for chunk in chunks:
+            (banks.append(chunk) if len(chunk) > 1 else alone.extend(chunk))
+    return Plan(banks, sorted(alone), notes)
+
+
+def alone_because(cfg: dict[str, Any]) -> str | None:
+    """Why a job cannot share a bank, or None."""
+    task, trainer = cfg.get("task") or {}, cfg.get("trainer") or {}
+    if not str(task.get("_target_", "")).endswith("ReprogramModule"):
+        return "not a reprogramming job"
+    if task.get("oracle"):
+        return "a black-box job (its victim answers through an oracle, one program at a time)"
+    if cfg.get("ckpt_path") or not cfg.get("train", True):
+        return "it resumes a checkpoint or does not train"
+    if str(trainer.get("devices")) not in ("1", "auto") or trainer.get("strategy") not in (None, "auto"):
+        return "it runs on several devices"
+    extra = sorted(k for k, v in (cfg.get("callbacks") or {}).items() if v and k not in BANKED_CALLBACKS)
+    if extra:
+        return f"callbacks {extra} act on one program"
+    try:
+        check_config(OmegaConf.create(cfg))
+        member(cfg)
+    except UserError as e:
+        return f"its config fails a check ({e})"
+    return None
+
+
+def bank_key(cfg: dict[str, Any]) -> str:
+    """What must be equal across a bank: the config without what each program or job sets for itself."""
+    flat = _flatten(cfg)
+    dropped = lambda key: (key not in SHARED_OPTIMIZER
+                           and any(key == p or key.startswith(p + ".") for p in PER_PROGRAM + PER_JOB))
+    return json.dumps({k: v for k, v in flat.items() if not dropped(k)}, sort_keys=True, default=str)
+
+
+def member(cfg: dict[str, Any] | DictConfig) -> BankMember:
+    """One job's program, as a member of a bank."""
+    data = cfg["data"]
+    return BankMember(
+        placement=Placement.make(data["canvas_size"], data["digit_size"], data.get("position")),
+        program=dict(cfg["program"]), mapping=dict(cfg["mapping"]),
+        optimizer={k: v for k, v in cfg["optimizer"].items() if k not in ("_target_", "_partial_")},
+        init_program=(cfg.get("task") or {}).get("init_program"))
+
+
+def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_images: int) -> list[Any]:
+    """Train the jobs of one bank together; each job's return value (its `optimized_metric`), or its exception."""
+    start, dirs = time.perf_counter(), [Path(c.paths.output_dir) for c in configs]
+    bank = {"size": len(configs), "jobs": [d.name for d in dirs]}
+    records = [RunRecord(d / "metrics.json", overrides=list(o), bank=bank) for d, o in zip(dirs, overrides)]
+    try:
+        with ExitStack() as stack, _job_logs(d / "train.log" for d in dirs):
+            for record in records:
+                stack.enter_context(record.tracking(describe=one_line))
+            module, trainer = _fit_and_test(configs, dirs, records, max_images)
+    except Exception as e:  # every job's metrics.json already says how it failed
+        log.error("the bank of jobs %s failed: %s", ", ".join(bank["jobs"]), one_line(e))
+        return [e] * len(configs)
+
+    values, wall = [], round(time.perf_counter() - start, 2)
+    for k, (cfg, record) in enumerate(zip(configs, records)):
+        metrics = plain_metrics(module.results[k])
+        if k in module.failed:
+            record.update(status="failed", error=f"program {k} of its bank: {module.failed[k]}", metrics=metrics)
+            values.append(RuntimeError(module.failed[k]))
+            continue
+        record.update(status="completed", metrics=metrics, epochs=trainer.current_epoch, steps=trainer.global_step,
+                      wall_time_s=wall, world_size=1)
+        hparams = {"seed": cfg.get("seed"), **dict(o.split("=", 1) for o in overrides[k] if "=" in o)}
+        for logger in module.member_loggers[k]:
+            if isinstance(logger, TensorBoardLogger):
+                logger.log_hyperparams(hparams, {m: v for m, v in metrics.items() if v is not None})
+            logger.finalize("success")
+        values.append(metrics.get(cfg.get("optimized_metric") or ""))
+    log.info("bank of %d programs trained in %.1f s; %d failed", len(configs), wall, len(module.failed))
+    return values
+
+
+def _fit_and_test(configs: Sequence[DictConfig], dirs: list[Path], records: list[RunRecord],
+                  max_images: int) -> tuple[BankModule, pl.Trainer]:
+    cfg = configs[0]  # equal to the others outside PER_PROGRAM and PER_JOB
+    if cfg.get("seed") is not None:
+        pl.seed_everything(cfg.seed, workers=True)
+    torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
+    if cfg.get("keep_freed_host_memory"):
+        keep_freed_host_memory()
+    datamodule = instantiate(cfg.data, digit_size=None)  # target images at their own size; each program places them
+    module = BankModule(victim=OmegaConf.to_container(cfg.task.victim), members=[member(c) for c in configs],
+                        optimizer=instantiate(cfg.optimizer),
+                        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+                        num_classes=cfg.task.num_classes,
+                        eval_programs=max(1, max_images // cfg.data.eval_batch_size))
+    module.member_loggers = [instantiate_group(c.get("logger")) for c in configs]
+    bars = [c for c in instantiate_group(cfg.get("callbacks")) if isinstance(c, ProgressBar)]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=bars if cfg.trainer.enable_progress_bar else [],
+                                      logger=False, enable_checkpointing=False, devices=1)
+    datamodule.prepare_data()
+    for stage in ("fit", "test") if cfg.get("test") else ("fit",):
+        datamodule.setup(stage)
+    log.info("training a bank of %d programs (jobs %s)", len(configs), ", ".join(d.name for d in dirs))
+    trainer.fit(module, datamodule=datamodule, weights_only=True)
+    module.restore_best()
+    if cfg.get("export"):  # before testing can fail
+        for k in module.live():
+            path = save_program(dirs[k] / "program.safetensors", module.bank.programs[k], module.bank.label_maps[k],
+                                {"sha256": module.victim.sha256, "model": module.victim.spec}, target={"resize": RESIZE})
+            records[k].update(exports=[str(path), str(path.with_suffix(".json"))])
+    if cfg.get("test"):
+        trainer.test(module, datamodule=datamodule, weights_only=True)
+    return module, trainer
+
+
+@contextmanager
+def _job_logs(paths: Iterator[Path]) -> Iterator[None]:
+    """The bank's log lines also in each job's own log file, as an ordinary job writes it."""
+    root, handlers = logging.getLogger(), []
+    for path in paths:
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("[%(asctime)s][%(name)s][%(levelname)s] - %(message)s"))
+        root.addHandler(handler)
+        handlers.append(handler)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            root.removeHandler(handler)
+            handler.close()
+
+
+def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(node, dict):
+        return {k: v for key, value in node.items() for k, v in _flatten(value, f"{prefix}{key}.").items()} or \
+            {prefix[:-1]: {}}
+    return {prefix[:-1]: node}
+
+
+def _differ(a: dict[str, Any], b: dict[str, Any]) -> set[str]:
+    return {k for k in a.keys() | b.keys() if a.get(k) != b.get(k)}
