@@ -1,6 +1,10 @@
 """The bench scripts that do more than time a loop: airbench's own code on a CPU, and train.py runs measured
 from outside."""
 
+import json
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -62,3 +66,14 @@ def test_reliability_bench_tells_one_line_from_a_traceback_and_kills_at_the_chos
     child = subprocess.run([sys.executable, "-c", reliability.KILL_AT, "a.json", "2", str(tmp_path)], cwd=tmp_path,
                            capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)})
     assert child.returncode == -9 and (tmp_path / "a.json").read_text() == "first"
+
+
+def test_bank_bench_times_a_bank_against_one_program_with_the_speedup_relative_to_k_alone(tmp_path):
+    out = tmp_path / "bank.json"
+    done = subprocess.run([sys.executable, "bench/bank.py", "throughput", "--models", "resnet20", "--ks", "1", "3",
+                           "--batches", "4", "--steps", "1", "--repeats", "1", "--out", str(out)],
+                          cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["programs"], r["batch"]) for r in rows] == [(1, 4), (3, 4)] and rows[0]["speedup"] == 1.0
+    assert rows[1]["speedup"] == pytest.approx(3 * rows[0]["step_s"] / rows[1]["step_s"], rel=0.02)

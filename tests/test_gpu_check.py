@@ -38,13 +38,15 @@ def test_tiny_mode_runs_every_part_and_writes_json_and_markdown(tmp_path, wheels
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((out / "gpu_check.json").read_text())
     assert {name: part["status"] for name, part in results["parts"].items()} == {
-        "victim": "ok", "program": "ok", "suite": "ok", "study": "ok", "imagenet": "ok"}, results["parts"]
+        "victim": "ok", "program": "ok", "suite": "ok", "study": "ok", "study_banked": "ok", "imagenet": "ok"}, results["parts"]
     assert results["wheels"]["match_constraints"]
     assert len(results["parts"]["victim"]["epochs"]) == 2 and 0 <= results["parts"]["program"]["test_acc"] <= 1
     assert results["parts"]["suite"]["results"][0]["loop"] == "program"
     assert results["parts"]["study"]["completed"] == results["parts"]["study"]["jobs"] == 1
+    banked = results["parts"]["study_banked"]
+    assert banked["completed"] == banked["jobs"] == banked["banked"] == 2 and banked["with_victim_s"] > 0
     table = (out / "gpu_check.md").read_text()
-    assert "| victim | ok |" in table and "| study | ok |" in table
+    assert "| victim | ok |" in table and "| study | ok |" in table and "| study_banked | ok |" in table
 
 
 def test_wheels_that_differ_from_the_pins_are_refused(tmp_path, wheels):
