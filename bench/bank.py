@@ -5,9 +5,11 @@
 
 `throughput`: one training step of K masked programs (each at its own digit size) through one frozen victim, as
 `BankModule` takes it: place, program, one victim pass of K x batch images, backward, Adam. Per model and batch
-size: the median step time over `--repeats`, images/s per program, and the speed-up K x t(1) / t(K).
+size: the median step time over `--repeats`, images/s per program, and the speed-up K x t(1) / t(K) (JSON, and a
+PNG beside it).
 `study`: `experiment=sweep_digit_size` (12 jobs) at a reduced budget, through Hydra's basic launcher and then as
-one bank (`hydra/launcher=bank`), back to back: total wall time, and each job's accuracies side by side.
+banks (`hydra/launcher=bank`, once per `--caps` value of max_images), back to back: total wall time, and each job's
+accuracies side by side.
 """
 
 import argparse
@@ -76,13 +78,34 @@ def throughput(args: argparse.Namespace) -> dict:
     return {"rows": rows, "threads": torch.get_num_threads()}
 
 
+def plot(rows: list[dict], path: Path) -> None:
+    """Speed-up K x t(1) / t(K) against K, one line per model and batch size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.5, 3.6))
+    for model, batch in sorted({(r["model"], r["batch"]) for r in rows}):
+        line = [(r["programs"], r["speedup"]) for r in rows if (r["model"], r["batch"]) == (model, batch)]
+        ax.plot(*zip(*line), "o-", label=f"{model}, batch {batch}")
+    ax.axhline(1, ls="--", c="grey", lw=1)
+    ax.set(xlabel="programs in the bank (K)", ylabel="speed-up over K programs alone",
+           title="program bank: one training step, CPU")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
 def study(args: argparse.Namespace) -> dict:
     out = Path(args.sweeps)
     common = ["train.py", "-m", "experiment=sweep_digit_size", f"victim.ckpt_path={args.victim}", "trainer.max_epochs=1",
               f"trainer.limit_train_batches={args.train_batches}", f"trainer.limit_val_batches={args.val_batches}",
               f"trainer.limit_test_batches={args.test_batches}", *QUIET]
     result = {"budget": common[3:]}
-    for name, extra in (("basic", []), ("bank", ["hydra/launcher=bank"])):
+    variants = [("basic", [])] + [(f"bank_{cap}", ["hydra/launcher=bank", f"hydra.launcher.max_images={cap}"])
+                                  for cap in args.caps]
+    for name, extra in variants:
         start = time.perf_counter()
         done = subprocess.run([sys.executable, *common, *extra, f"hydra.sweep.dir={out / name}"], cwd=ROOT,
                               capture_output=True, text=True)
@@ -90,14 +113,15 @@ def study(args: argparse.Namespace) -> dict:
             raise SystemExit(f"the {name} sweep failed:\n{done.stderr[-3000:]}")
         result[f"{name}_wall_s"] = round(time.perf_counter() - start, 1)
         print(name, result[f"{name}_wall_s"], "s", flush=True)
-    result["speedup"] = round(result["basic_wall_s"] / result["bank_wall_s"], 3)
+    result["speedup"] = {name: round(result["basic_wall_s"] / result[f"{name}_wall_s"], 3) for name, _ in variants[1:]}
     jobs = {}
-    for name in ("basic", "bank"):
+    for name, _ in variants:
         for summary in (json.loads(p.read_text()) for p in (out / name).glob("*/metrics.json")):
             key = " ".join(o for o in summary["overrides"] if o.startswith(("data.digit_size=", "optimizer.lr=")))
             jobs.setdefault(key, {})[name] = {m: summary["metrics"].get(m) for m in ("val/acc_best", "test/acc")}
     result["jobs"] = jobs
-    result["max_test_acc_diff"] = max(abs(j["basic"]["test/acc"] - j["bank"]["test/acc"]) for j in jobs.values())
+    result["max_test_acc_diff"] = {name: max(abs(j["basic"]["test/acc"] - j[name]["test/acc"]) for j in jobs.values())
+                                   for name, _ in variants[1:]}
     return result
 
 
@@ -115,6 +139,7 @@ def main() -> None:
     s.add_argument("--train-batches", type=int, default=40)
     s.add_argument("--val-batches", type=int, default=2)
     s.add_argument("--test-batches", type=int, default=4)
+    s.add_argument("--caps", nargs="+", type=int, default=[4096, 512], help="hydra.launcher.max_images per bank run")
     s.add_argument("--sweeps", default="outputs/multiruns/bank_bench")
     for p in (t, s):
         p.add_argument("--out", required=True)
@@ -123,6 +148,8 @@ def main() -> None:
               **(throughput(args) if args.part == "throughput" else study(args))}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
+    if args.part == "throughput":
+        plot(result["rows"], Path(args.out).with_suffix(".png"))
     print(f"written {args.out}")
 
 

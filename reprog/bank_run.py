@@ -45,6 +45,11 @@ PER_JOB = ("paths.output_dir", "trainer.default_root_dir", "logger", "callbacks"
 BANKED_CALLBACKS = {"model_checkpoint", "lr_monitor", "training_clock", "rng_state", "rich_progress_bar"}
 
 
+# images a victim pass when hydra.launcher.max_images is null: on a CPU, bigger stacks fall out of cache and a step
+# gets slower per image (bench/bank.py); a GPU wants them as big as memory allows
+CPU_IMAGES, GPU_IMAGES = 512, 4096
+
+
 @dataclass
 class Plan:
     banks: list[list[int]]  # job indices trained together, two or more each
@@ -52,7 +57,16 @@ class Plan:
     notes: list[str]  # one line per decision worth telling the user
 
 
-def plan(configs: Sequence[dict[str, Any] | None], max_images: int) -> Plan:
+def images_cap(cfg: dict[str, Any] | DictConfig, max_images: int | None) -> int:
+    """How many images one victim pass may take: `max_images`, or (null) the device's default."""
+    if max_images:
+        return max_images
+    accelerator = str((cfg.get("trainer") or {}).get("accelerator", "auto"))
+    on_gpu = accelerator in ("gpu", "cuda") or (accelerator == "auto" and torch.cuda.is_available())
+    return GPU_IMAGES if on_gpu else CPU_IMAGES
+
+
+def plan(configs: Sequence[dict[str, Any] | None], max_images: int | None) -> Plan:
     """Group resolved job configs into banks; None (a config that does not resolve) runs alone, to fail there."""
     groups: dict[str, list[int]] = {}
     alone, notes = [], []
@@ -69,15 +83,16 @@ def plan(configs: Sequence[dict[str, Any] | None], max_images: int) -> Plan:
                      f"{', '.join(keys[:6])}{' ...' if len(keys) > 6 else ''}")
     banks = []
     for members in groups.values():
-        batch = int(configs[members[0]]["data"]["batch_size"])
-        per_bank = max_images // batch
+        batch, cap = int(configs[members[0]]["data"]["batch_size"]), images_cap(configs[members[0]], max_images)
+        per_bank = cap // batch if max_images else max(1, cap // batch)
         if per_bank < 1:
             raise UserError(f"hydra.launcher.max_images={max_images} holds less than one program's batch "
                             f"(data.batch_size={batch}); set it to at least {batch}")
         chunks = [members[i : i + per_bank] for i in range(0, len(members), per_bank)]
         if len(chunks) > 1:
             notes.append(f"a bank of {len(members)} jobs runs as {len(chunks)} sub-banks in turn: "
-                         f"hydra.launcher.max_images={max_images} holds {per_bank} batches of {batch}")
+                         f"hydra.launcher.max_images={max_images or f'null ({cap} here)'} holds {per_bank} "
+                         f"batches of {batch}")
         for chunk in chunks:
             (banks.append(chunk) if len(chunk) > 1 else alone.extend(chunk))
     return Plan(banks, sorted(alone), notes)
@@ -123,7 +138,7 @@ def member(cfg: dict[str, Any] | DictConfig) -> BankMember:
         init_program=(cfg.get("task") or {}).get("init_program"))
 
 
-def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_images: int) -> list[Any]:
+def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_images: int | None) -> list[Any]:
     """Train the jobs of one bank together; each job's return value (its `optimized_metric`), or its exception."""
     start, dirs = time.perf_counter(), [Path(c.paths.output_dir) for c in configs]
     bank = {"size": len(configs), "jobs": [d.name for d in dirs]}
@@ -157,7 +172,7 @@ def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_
 
 
 def _fit_and_test(configs: Sequence[DictConfig], dirs: list[Path], records: list[RunRecord],
-                  max_images: int) -> tuple[BankModule, pl.Trainer]:
+                  max_images: int | None) -> tuple[BankModule, pl.Trainer]:
     cfg = configs[0]  # equal to the others outside PER_PROGRAM and PER_JOB
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
@@ -169,7 +184,7 @@ def _fit_and_test(configs: Sequence[DictConfig], dirs: list[Path], records: list
                         optimizer=instantiate(cfg.optimizer),
                         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
                         num_classes=cfg.task.num_classes,
-                        eval_programs=max(1, max_images // cfg.data.eval_batch_size))
+                        eval_programs=max(1, images_cap(cfg, max_images) // cfg.data.eval_batch_size))
     module.member_loggers = [instantiate_group(c.get("logger")) for c in configs]
     bars = [c for c in instantiate_group(cfg.get("callbacks")) if isinstance(c, ProgressBar)]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=bars if cfg.trainer.enable_progress_bar else [],

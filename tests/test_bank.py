@@ -70,6 +70,9 @@ def test_the_plan_banks_what_may_differ_per_program_and_splits_the_rest_with_a_r
     assert any("job 6 runs alone: a black-box job" in n for n in p.notes)
     assert any("job 7 runs alone" in n and "image size 40" in n for n in p.notes)
 
+    on_cpu = [_job(data__digit_size=s, trainer__accelerator="cpu") for s in (28, 24, 20, 14, 10, 7)]
+    assert plan(on_cpu, max_images=None).banks == [[0, 1, 2, 3], [4, 5]]  # 512 images a pass on a CPU
+
     capped = plan(jobs[:4], max_images=256)  # two batches of 128 a step
     assert capped.banks == [[0, 1], [2, 3]] and any("2 sub-banks" in n for n in capped.notes)
     with pytest.raises(UserError, match="hydra.launcher.max_images=100 holds less than one program's batch"):

@@ -77,3 +77,4 @@ def test_bank_bench_times_a_bank_against_one_program_with_the_speedup_relative_t
     rows = json.loads(out.read_text())["rows"]
     assert [(r["programs"], r["batch"]) for r in rows] == [(1, 4), (3, 4)] and rows[0]["speedup"] == 1.0
     assert rows[1]["speedup"] == pytest.approx(3 * rows[0]["step_s"] / rows[1]["step_s"], rel=0.02)
+    assert out.with_suffix(".png").stat().st_size > 1000

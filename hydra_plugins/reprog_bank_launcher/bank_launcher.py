@@ -23,7 +23,7 @@ def _resolved(cfg: DictConfig) -> dict[str, Any]:
 
 
 class BankLauncher(Launcher):
-    def __init__(self, max_images: int = 4096) -> None:
+    def __init__(self, max_images: int | None = None) -> None:
         self.max_images = max_images
         self.config: DictConfig | None = None
         self.task_function: TaskFunction | None = None
