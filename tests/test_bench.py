@@ -1,10 +1,6 @@
 """The bench scripts that do more than time a loop: airbench's own code on a CPU, and train.py runs measured
 from outside."""
 
-import json
-import subprocess
-import sys
-
 import numpy as np
 import pytest
 import torch
@@ -69,12 +65,12 @@ def test_reliability_bench_tells_one_line_from_a_traceback_and_kills_at_the_chos
 
 
 def test_bank_bench_times_a_bank_against_one_program_with_the_speedup_relative_to_k_alone(tmp_path):
-    out = tmp_path / "bank.json"
-    done = subprocess.run([sys.executable, "bench/bank.py", "throughput", "--models", "resnet20", "--ks", "1", "3",
-                           "--batches", "4", "--steps", "1", "--repeats", "1", "--out", str(out)],
-                          cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr[-2000:]
-    rows = json.loads(out.read_text())["rows"]
+    import argparse
+
+    bank = bench_script("bank")
+    args = argparse.Namespace(models=["resnet20"], ks=[1, 3], batches=[4], steps=1, repeats=1)
+    rows = bank.throughput(args)["rows"]
     assert [(r["programs"], r["batch"]) for r in rows] == [(1, 4), (3, 4)] and rows[0]["speedup"] == 1.0
     assert rows[1]["speedup"] == pytest.approx(3 * rows[0]["step_s"] / rows[1]["step_s"], rel=0.02)
-    assert out.with_suffix(".png").stat().st_size > 1000
+    bank.plot(rows, tmp_path / "bank.png")
+    assert (tmp_path / "bank.png").stat().st_size > 1000

@@ -9,7 +9,8 @@ import pytest
 from conftest import ROOT, TINY_RUN
 
 
-@pytest.mark.parametrize("launcher", [["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+@pytest.mark.parametrize("launcher", [pytest.param(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"],
+                                                   marks=pytest.mark.slow),  # 16 s
                                       pytest.param(["hydra/launcher=submitit_local", "hydra.launcher.timeout_min=5"],
                                                    marks=pytest.mark.slow)],  # 16 s; the cluster path's dry run
                          ids=["joblib", "submitit_local"])

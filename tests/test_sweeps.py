@@ -36,11 +36,15 @@ def test_a_failed_job_keeps_the_others_and_the_report_lists_every_job(tmp_path, 
     assert (sweep / "report.csv").read_text().count("\n") == 6 and (sweep / "report.png").stat().st_size > 1000
 
 
-def test_the_study_is_one_experiment_and_its_grid_can_be_narrowed(tmp_path, mnist_dir, victim_file):
+def test_the_study_is_one_experiment(tmp_path, mnist_dir, victim_file):
     from conftest import compose_train
 
     cfg = compose_train(tmp_path, mnist_dir, ["experiment=sweep_digit_size", f"victim.ckpt_path={victim_file}"])
     assert dict(cfg.hydra.sweeper.params) == {"data.digit_size": "28,24,20,14,10,7", "optimizer.lr": "0.01,0.1"}
+
+
+@pytest.mark.slow  # 10 s; kept out of the default run for its time (make test-all runs it)
+def test_the_study_grid_can_be_narrowed_on_the_command_line(tmp_path, mnist_dir, victim_file):
     sweep = tmp_path / "sweep"
     cmd = [sys.executable, "train.py", "-m", "experiment=sweep_digit_size", f"victim.ckpt_path={victim_file}",
            "data.digit_size=10", *TINY_RUN, "trainer.fast_dev_run=true", f"paths.data_dir={mnist_dir}",
