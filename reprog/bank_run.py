@@ -38,7 +38,7 @@ log = logging.getLogger("reprog")
 
 # what each program of a bank may set for itself (everything else must be equal across the bank)
 PER_PROGRAM = ("data.digit_size", "data.position", "program", "mapping", "optimizer", "task.program",
-               "task.mapping", "task.optimizer", "task.init_program")
+               "task.mapping", "task.optimizer", "task.init_program", "task.program_seed")
 SHARED_OPTIMIZER = ("optimizer._target_", "optimizer._partial_")  # one optimizer class for the whole bank
 PER_JOB = ("paths.output_dir", "trainer.default_root_dir", "logger", "callbacks")  # each job's own folder and logs
 # callbacks a bank replaces (per-program best epochs, per-job TensorBoard); any other acts on one program
@@ -135,7 +135,7 @@ def member(cfg: dict[str, Any] | DictConfig) -> BankMember:
         placement=Placement.make(data["canvas_size"], data["digit_size"], data.get("position")),
         program=dict(cfg["program"]), mapping=dict(cfg["mapping"]),
         optimizer={k: v for k, v in cfg["optimizer"].items() if k not in ("_target_", "_partial_")},
-        init_program=(cfg.get("task") or {}).get("init_program"))
+        init_program=(cfg.get("task") or {}).get("init_program"), seed=(cfg.get("task") or {}).get("program_seed"))
 
 
 def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_images: int | None) -> list[Any]:

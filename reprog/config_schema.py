@@ -60,6 +60,7 @@ FLAG = Domain(bool)
 # First match wins: specific paths before patterns.
 RULES: dict[str, Domain] = {
     "seed": Domain(int, 0, 2**32 - 1, nullable=True),
+    "task.program_seed": Domain(int, 0, 2**32 - 1, nullable=True),
     "train": FLAG, "test": FLAG, "export": FLAG, "keep_freed_host_memory": FLAG,
     "trainer.max_epochs": Domain(int, -1),  # -1: until max_steps (checked with it below)
     "trainer.max_steps": Domain(int, -1),

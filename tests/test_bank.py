@@ -40,6 +40,22 @@ def test_each_program_of_a_bank_gets_the_gradient_it_gets_alone():
         assert torch.allclose(program.W.grad, together[k], atol=1e-6), k
 
 
+def test_a_programs_initial_weights_depend_on_its_seed_alone():
+    from reprog.modules.reprogram import build_reprogrammer
+
+    def smm(seed):  # its mask network starts from random weights
+        torch.rand(int(torch.randint(1, 9, ())))  # whatever the run drew before
+        return build_reprogrammer(Placement(32, 14), 3, 10, 10, {"family": "smm"}, {"kind": "first_k"},
+                                  seed=seed)[0].state_dict()
+
+    torch.manual_seed(5)
+    first, again, other = smm(3), smm(3), smm(4)
+    assert all(torch.equal(first[k], again[k]) for k in first)
+    assert not all(torch.equal(first[k], other[k]) for k in first)
+    torch.manual_seed(3)
+    assert all(torch.equal(first[k], v) for k, v in smm(None).items()), "null: the run's seed"
+
+
 def _job(**over):
     cfg = {"task": {"_target_": "reprog.modules.reprogram.ReprogramModule", "oracle": None, "victim": {"ckpt_path": "v"},
                     "program": {"family": "masked"}, "init_program": None},
@@ -56,8 +72,8 @@ def _job(**over):
 
 
 def test_the_plan_banks_what_may_differ_per_program_and_splits_the_rest_with_a_reason():
-    jobs = [_job(data__digit_size=s, optimizer__lr=lr, paths__output_dir=f"o{s}{lr}")
-            for s in (14, 10) for lr in (0.01, 0.1)]
+    jobs = [_job(data__digit_size=s, optimizer__lr=lr, paths__output_dir=f"o{s}{lr}", task__program_seed=seed)
+            for s, seed in ((14, None), (10, 7)) for lr in (0.01, 0.1)]
     assert plan(jobs, 4096).banks == [[0, 1, 2, 3]]
 
     jobs += [_job(seed=1), _job(seed=1, data__digit_size=20),  # another data order: another bank

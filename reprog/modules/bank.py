@@ -1,7 +1,7 @@
 """`BankModule`: K reprogramming jobs trained together, one pass through one frozen victim per step.
 
-Each member is what one job of a sweep asks for: a placement, a program family, a label map, a weight lambda, its
-own optimizer settings (a parameter group each; the schedule is shared, relative to each group's lr) and an
+Each member is what one job of a sweep asks for: a placement, a program family, a label map, a weight lambda, the
+seed of its initial weights, its own optimizer settings (a parameter group each; the schedule is shared, relative to each group's lr) and an
 optional warm start. The losses are summed, so the gradients stay independent; each member keeps its own metrics,
 its own best epoch and its own failure: a program whose loss stops being finite is dropped, and the others go on.
 """
@@ -37,6 +37,7 @@ class BankMember:
     mapping: dict[str, Any]
     optimizer: dict[str, Any] = field(default_factory=dict)  # its parameter group's settings: lr, weight_decay, ...
     init_program: str | None = None
+    seed: int | None = None  # of its initial weights; None: the run's
 
 
 class BankModule(pl.LightningModule):
@@ -73,7 +74,7 @@ class BankModule(pl.LightningModule):
             self.victim.check_canvas(dm.channels, m.placement.canvas)
             program = {k: v for k, v in m.program.items() if k != "lam"}
             built.append(build_reprogrammer(m.placement, dm.channels, self.victim.num_classes, self.num_classes,
-                                            program, m.mapping, m.init_program))
+                                            program, m.mapping, m.init_program, m.seed))
         self.bank = ProgramBank(*zip(*built))
 
     def live(self) -> list[int]:

@@ -37,11 +37,11 @@ warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode a
 
 def build_reprogrammer(placement: Placement, channels: int, victim_classes: int, num_targets: int,
                        program: dict[str, Any], mapping: dict[str, Any],
-                       init_program: str | None = None) -> tuple[AdversarialProgram, LabelMap]:
-    """A program and its label map, drawn from the run's seed alone, so a program bank builds each of its programs
-    exactly as that program's own job would; or started from `init_program` (a warm start)."""
+                       init_program: str | None = None, seed: int | None = None) -> tuple[AdversarialProgram, LabelMap]:
+    """A program and its label map, drawn from `seed` (by default the run's seed) alone, so a program bank builds each
+    of its programs exactly as that program's own job would; or started from `init_program` (a warm start)."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(torch.initial_seed())
+        torch.manual_seed(torch.initial_seed() if seed is None else seed)
         program_ = build_program(placement=placement, channels=channels, **program)
         settings = {k: v for k, v in mapping.items() if k not in ("kind", "batches")}
         label_map = build_label_map(mapping.get("kind", "first_k"), victim_classes, num_targets, **settings)
@@ -77,6 +77,7 @@ class ReprogramModule(ClassificationModule):
         image_samples: int = 16,
         oracle: dict[str, Any] | None = None,
         init_program: str | None = None,
+        program_seed: int | None = None,
     ) -> None:
         super().__init__(num_classes, optimizer, scheduler)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
@@ -103,7 +104,7 @@ class ReprogramModule(ClassificationModule):
         self.victim.check_canvas(datamodule.channels, placement.canvas)
         self.program, self.label_map = build_reprogrammer(
             placement, datamodule.channels, self.victim.num_classes, self.hparams.num_classes, self.program_cfg,
-            self.mapping_cfg, self.hparams.init_program)
+            self.mapping_cfg, self.hparams.init_program, self.hparams.program_seed)
 
     def on_train_epoch_start(self) -> None:
         """Fit a label map that learns from data where it says: before training ("once"), or every epoch."""
