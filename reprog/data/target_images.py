@@ -37,7 +37,7 @@ class PlacedImagesDataModule(ArraysDataModule):
                  channels: int = 3, num_classes: int = 10, val_size: int = 5000, **kwargs) -> None:
         super().__init__(num_classes=num_classes, val_size=val_size, augment=False, **kwargs)
         self.placement = None if digit_size is None else Placement.make(canvas_size, digit_size, position)
-        self.canvas_size, self.channels = canvas_size, channels
+        self.channels = channels
 
     def raw_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError

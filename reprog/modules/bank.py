@@ -1,8 +1,8 @@
 """`BankModule`: K reprogramming jobs trained together, one pass through one frozen victim per step.
 
 Each member is what one job of a sweep asks for: a placement, a program family, a label map, a weight lambda, the
-seed of its initial weights, its own optimizer settings (a parameter group each; the schedule is shared, relative to each group's lr) and an
-optional warm start. The losses are summed, so the gradients stay independent; each member keeps its own metrics,
+seed of its initial weights, its own optimizer settings (a parameter group each; the schedule is shared, relative
+to each group's lr) and an optional warm start. The losses are summed, so the gradients stay independent; each member keeps its own metrics,
 its own best epoch and its own failure: a program whose loss stops being finite is dropped, and the others go on.
 """
 
@@ -94,8 +94,8 @@ class BankModule(pl.LightningModule):
     def on_train_epoch_start(self) -> None:
         """Fit the label maps that learn from data, where each says: before training ("once"), or every epoch."""
         first = self.current_epoch == 0 and self.global_step == 0
-        due = [k for k in self.live()
-               if self.bank.label_maps[k].fit_every == "epoch" or (self.bank.label_maps[k].fit_every == "once" and first)]
+        every = {k: self.bank.label_maps[k].fit_every for k in self.live()}
+        due = [k for k, when in every.items() if when == "epoch" or (when == "once" and first)]
         if due:
             self.fit_label_maps(due)
 

@@ -36,18 +36,18 @@ warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode a
 
 
 def build_reprogrammer(placement: Placement, channels: int, victim_classes: int, num_targets: int,
-                       program: dict[str, Any], mapping: dict[str, Any],
-                       init_program: str | None = None, seed: int | None = None) -> tuple[AdversarialProgram, LabelMap]:
+                       program_cfg: dict[str, Any], mapping_cfg: dict[str, Any], init_program: str | None = None,
+                       seed: int | None = None) -> tuple[AdversarialProgram, LabelMap]:
     """A program and its label map, drawn from `seed` (by default the run's seed) alone, so a program bank builds each
     of its programs exactly as that program's own job would; or started from `init_program` (a warm start)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(torch.initial_seed() if seed is None else seed)
-        program_ = build_program(placement=placement, channels=channels, **program)
-        settings = {k: v for k, v in mapping.items() if k not in ("kind", "batches")}
-        label_map = build_label_map(mapping.get("kind", "first_k"), victim_classes, num_targets, **settings)
+        program = build_program(placement=placement, channels=channels, **program_cfg)
+        settings = {k: v for k, v in mapping_cfg.items() if k not in ("kind", "batches")}
+        label_map = build_label_map(mapping_cfg.get("kind", "first_k"), victim_classes, num_targets, **settings)
     if init_program:
-        warm_start(program_, label_map, init_program)
-    return program_, label_map
+        warm_start(program, label_map, init_program)
+    return program, label_map
 
 
 def warm_start(program: AdversarialProgram, label_map: LabelMap, path: str) -> None:
