@@ -141,6 +141,8 @@ def member(cfg: dict[str, Any] | DictConfig) -> BankMember:
 def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_images: int | None) -> list[Any]:
     """Train the jobs of one bank together; each job's return value (its `optimized_metric`), or its exception."""
     start, dirs = time.perf_counter(), [Path(c.paths.output_dir) for c in configs]
+    for d in dirs:  # the launcher has made them; a caller outside Hydra may not have
+        d.mkdir(parents=True, exist_ok=True)
     bank = {"size": len(configs), "jobs": [d.name for d in dirs]}
     records = [RunRecord(d / "metrics.json", overrides=list(o), bank=bank) for d, o in zip(dirs, overrides)]
     try:

@@ -156,3 +156,30 @@ def test_a_banked_sweep_matches_its_ordinary_twin_job_by_job_isolates_a_failure_
     assert too_small.stderr.strip().splitlines()[-1] == (
         "error: hydra.launcher.max_images=16 holds less than one program's batch (data.batch_size=32); "
         "set it to at least 32")
+
+
+@pytest.mark.slow  # four small trainings in this process; kept out of the default run for its time (make test-all)
+def test_label_maps_that_learn_from_data_are_fit_per_program_as_in_their_own_job(tmp_path, mnist_dir, victim_file):
+    from omegaconf import OmegaConf
+
+    from conftest import compose_train
+    from reprog.bank_run import run_bank
+    from train import train
+
+    jobs = {"frequency": ["mapping=frequency", "data.digit_size=14"], "iterative": ["mapping=iterative"]}
+    common = ["experiment=reprogram_mnist", f"victim.ckpt_path={victim_file}", "trainer.limit_train_batches=2",
+              "trainer.max_epochs=2", "logger=csv", "test=false"]
+    banked = []
+    for name, over in jobs.items():
+        alone = compose_train(tmp_path / "alone" / name, mnist_dir, [*common, *over])
+        train(alone)
+        cfg = compose_train(tmp_path / "bank" / name, mnist_dir, [*common, *over])
+        banked.append(OmegaConf.create(OmegaConf.to_container(cfg, resolve=True)))
+    values = run_bank([OmegaConf.masked_copy(c, [k for k in c if k != "hydra"]) for c in banked],
+                      [o for o in jobs.values()], max_images=None)
+    assert all(isinstance(v, float) for v in values), values
+    for name in jobs:
+        ours = load_file(tmp_path / "bank" / name / "run" / "program.safetensors")
+        theirs = load_file(tmp_path / "alone" / name / "run" / "program.safetensors")
+        for key in ours:  # the fitted maps' indices exactly, the programs up to float tolerance
+            assert torch.allclose(ours[key].float(), theirs[key].float(), atol=1e-4), (name, key)
