@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -158,7 +158,7 @@ def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_
     for k, (cfg, record) in enumerate(zip(configs, records)):
         metrics = plain_metrics(module.results[k])
         if k in module.failed:
-            record.update(status="failed", error=f"program {k} of its bank: {module.failed[k]}", metrics=metrics)
+            record.update(status="failed", error=f"the program of this job, in a bank: {module.failed[k]}", metrics=metrics)
             values.append(RuntimeError(module.failed[k]))
             continue
         record.update(status="completed", metrics=metrics, epochs=trainer.current_epoch, steps=trainer.global_step,
@@ -182,7 +182,7 @@ def _fit_and_test(configs: Sequence[DictConfig], dirs: list[Path], records: list
     if cfg.get("keep_freed_host_memory"):
         keep_freed_host_memory()
     datamodule = instantiate(cfg.data, digit_size=None)  # target images at their own size; each program places them
-    module = BankModule(victim=OmegaConf.to_container(cfg.task.victim), members=[member(c) for c in configs],
+    module = BankModule(victim=OmegaConf.to_container(cfg.task.victim), members=[replace(member(c), name=d.name) for c, d in zip(configs, dirs)],
                         optimizer=instantiate(cfg.optimizer),
                         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
                         num_classes=cfg.task.num_classes,

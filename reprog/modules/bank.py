@@ -38,6 +38,7 @@ class BankMember:
     optimizer: dict[str, Any] = field(default_factory=dict)  # its parameter group's settings: lr, weight_decay, ...
     init_program: str | None = None
     seed: int | None = None  # of its initial weights; None: the run's
+    name: str = ""  # how logs name it: its job
 
 
 class BankModule(pl.LightningModule):
@@ -136,7 +137,8 @@ class BankModule(pl.LightningModule):
 
     def drop(self, k: int, why: str) -> None:
         self.failed[k] = why
-        log.warning("program %d of the bank failed: %s; the other %d go on", k, why, len(self.live()))
+        log.warning("the program of job %s failed: %s; the other %d of its bank go on", self.members[k].name or k, why,
+                    len(self.live()))
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, batch: Batch, stage: str) -> None:
