@@ -39,6 +39,12 @@ def test_attack_task_reports_every_attack_and_eps(tmp_path, victim_file):
     assert (run_dir / "adversarial_examples.png").stat().st_size > 10_000
     curve = json.loads((run_dir / "substitute_eps8_curve.json").read_text())
     assert [row["queries"] for row in curve] == [16, 32] and (run_dir / "substitute_eps8_curve.png").exists()
+    # the trained substitute is a victim file: a stand-in that other tasks (reprogramming) read white-box
+    from reprog.models.frozen import load_frozen_victim
+
+    substitute = load_frozen_victim(str(run_dir / "substitute_eps8.safetensors"))
+    assert substitute.spec["arch"] == "resnet20" and substitute(torch.rand(2, 3, 32, 32)).shape == (2, 10)
+    assert substitute.sha256 != load_frozen_victim(str(victim_file)).sha256
     assert not (run_dir / "checkpoints").exists(), "nothing is trained"
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
 

@@ -11,11 +11,13 @@ Every attack has the same small interface, so an evaluator treats them all alike
 - `curve`: what `fit` measured as it learned, one dict a step (e.g. agreement against queries); the evaluator
   writes it out and plots it;
 - `stats()`: per-image figures of the last call beyond success and size (`stat_names` lists them), e.g. the
-  steps an iterative attack took, or which images survive each stage of AutoAttack.
+  steps an iterative attack took, or which images survive each stage of AutoAttack;
+- `save(path)`: what `fit` learned, as a file others can use (the substitute: a victim file), if anything.
 """
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -66,6 +68,10 @@ class Attack:
     def stats(self) -> dict[str, torch.Tensor]:
         """Per-image figures of the last call, one (N,) tensor per name in `stat_names`."""
         return {}
+
+    def save(self, path: Path) -> Path | None:
+        """Write what `fit` learned to `path` (+ a suffix of the attack's choosing); None: nothing to keep."""
+        return None
 
     def goal(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The labels to move away from (untargeted) or towards (targeted)."""

@@ -18,6 +18,7 @@ the substitute.
 """
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -29,6 +30,7 @@ from reprog.attacks.oracle import LabelOracle
 from reprog.data.augment import random_crop_flip
 from reprog.errors import UserError
 from reprog.models import build_model
+from reprog.models.export import save_victim
 
 log = logging.getLogger("reprog")
 
@@ -60,6 +62,7 @@ class SubstituteAttack(Attack):
         net = build_model(**substitute) if isinstance(substitute, dict) else substitute
         super().__init__(net, None, seed)
         self.substitute, self.seed_size, self.rounds, self.lam = net, seed_size, rounds, lam
+        self.spec = dict(substitute) if isinstance(substitute, dict) else None  # how a victim file rebuilds it
         self.fit_on, self.fit_size, self.probe_size = fit_on, seed_size + probe_size, probe_size
         self.epochs, self.lr, self.batch_size, self.augment = epochs, lr, batch_size, augment
         self.attack = build_attack(craft, net, eps=eps, **(craft_settings or {}))
@@ -138,6 +141,14 @@ class SubstituteAttack(Attack):
             (grad,) = torch.autograd.grad(self.substitute(xb).gather(1, yb[:, None]).sum(), xb)
             out.append(grad.sign())
         return torch.cat(out)
+
+    def save(self, path: Path) -> Path | None:
+        """The trained substitute as a victim file (`path`.safetensors + .json): a stand-in for the victim that
+        other tasks read white-box, e.g. to train a program offline before fine-tuning it through the oracle."""
+        if self.spec is None or not self.training_set_size:
+            return None
+        self.substitute.eval()
+        return save_victim(self.substitute, self.spec, path.with_suffix(".safetensors"))
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Adversarial examples crafted on the substitute, to be shown to the victim."""

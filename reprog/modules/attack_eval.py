@@ -84,8 +84,12 @@ class AttackEvalModule(pl.LightningModule):
             attack.fit(*self.take(dm, loaders[attack.fit_on](), attack.fit_size))
             log.info("attack %s fit on %d %s images %s", key, attack.fit_size, attack.fit_on,
                      {k: float(v.mean()) for k, v in attack.stats().items()} if attack.stat_names else "")
-            if attack.curve and self.trainer.is_global_zero:
-                self.write_curve(key, attack.curve)
+            if self.trainer.is_global_zero:
+                if attack.curve:
+                    self.write_curve(key, attack.curve)
+                saved = attack.save(Path(self.trainer.default_root_dir) / key)
+                if saved:
+                    log.info("attack %s saved what it learned: %s", key, saved)
 
     def write_curve(self, key: str, curve: list[dict[str, float]]) -> None:
         """What the attack measured while it learned: `<key>_curve.json`, `<key>_curve.png` and TensorBoard
