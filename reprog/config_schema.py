@@ -111,6 +111,7 @@ RULES: dict[str, Domain] = {
     "*.reservoir_after": INT_0, "*.probe_size": INT_0,
     "model.whiten_eps": POSITIVE,
     "oracle.q": INT_1, "oracle.mu": POSITIVE, "oracle.correction": Domain(float, 0, 1),
+    "oracle.grid": Domain(int, 1, nullable=True),
     "oracle.top_k": Domain(int, 1, nullable=True), "oracle.decimals": Domain(int, 0, nullable=True),
     "adv_training.val_batches": INT_1,
     "adv_training.overfit_floor": FRACTION,

@@ -74,6 +74,40 @@ def test_zeroth_order_estimates_point_along_the_true_gradient(estimator):
     assert oracle.queries == 15 * 16 * estimator.batches, "each estimate costs (q + 1) or (2q + 1) query batches"
 
 
+@pytest.mark.parametrize("kind", [RandomDirections, SPSA])
+def test_low_resolution_directions_find_a_smooth_gradient_with_fewer_queries(kind):
+    """Through a victim that sees the image at 4 x 4, directions drawn on a 4 x 4 grid (AutoZOOM) search 48 of the
+    3,072 dimensions, and q = 8 of them point much closer to the gradient than q = 8 full-size ones."""
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(48, 10))
+    victim, program = FrozenVictim(net, {"arch": "tiny", "num_classes": 10}), Additive()
+    program.W = nn.Parameter(0.1 * torch.randn(3, 32, 32))
+    x, y = torch.rand(16, 3, 32, 32), torch.arange(16) % 10
+    loss = lambda logp: nn.functional.nll_loss(logp, y)  # noqa: E731
+    true = torch.autograd.grad(loss(victim(program(x)).log_softmax(1)), program.W)[0].flatten()
+    answer = lambda values: ScoreOracle(victim)(torch.func.functional_call(program, values, (x,))).log()  # noqa: E731
+
+    def cosine(grid: int | None) -> float:
+        estimator, total = kind(q=8, mu=1e-3, grid=grid), 0.0
+        for _ in range(10):
+            program.zero_grad()
+            loss(estimator(answer, dict(program.named_parameters()))).backward()
+            total += nn.functional.cosine_similarity(program.W.grad.flatten(), true, 0).item()
+        return total / 10
+
+    assert estimator_shape(kind(q=8, grid=4), torch.zeros(3, 32, 32)) == (8, 3, 32, 32)
+    full, low = cosine(None), cosine(4)
+    assert full < 0.1 and low > 0.3 and low > 5 * full, (full, low)  # sqrt(8 / 3072) = 0.05, sqrt(8 / 48) = 0.41
+    with pytest.raises(UserError, match="oracle.grid=0: expected an integer >= 1"):
+        kind(grid=0)
+
+
+def estimator_shape(estimator, like: torch.Tensor) -> tuple[int, ...]:
+    u = estimator.sample(like)
+    assert (u[:, :, 8:24:1, 8] - u[:, :, 9:25:1, 8]).abs().max() < 1, "resized from a coarse grid: smooth"
+    return tuple(u.shape)
+
+
 def test_the_black_box_victim_reaches_its_model_through_no_attribute_and_counts_what_training_asks():
     victim, program, x = tiny_victim(), Additive(), torch.rand(4, 3, 8, 8)
     box = BlackBoxVictim(victim, "score", budget=100, q=4)

@@ -6,6 +6,11 @@ Directions are drawn in the program's parameter space, so every query moves only
 - `spsa` (BlackVIP, Oh et al. 2023): q Rademacher directions, two-sided differences (S(c + μu) − S(c − μu)) / 2μ
   taken at the look-ahead point c = θ + β (θ − θ_prev), SPSA-GC's gradient correction; 2q + 1 query batches.
 
+With `grid`, directions are drawn on a grid × grid image and resized bilinearly to each image-shaped parameter
+(AutoZOOM's dimension reduction, Tu et al. 2019): the estimate is then the gradient smoothed onto low frequencies,
+slightly biased but with about (side / grid)² times less variance, since a q-direction estimate in d dimensions
+has a cosine of only about sqrt(q / d) with the gradient.
+
 What is estimated is the directional derivative of the answers S (N, C) along each direction u_j, so any loss
 downstream (label map, cross-entropy) back-propagates through it: the backward pass returns
 g = (1/q) Σ_j <dL/dS, D_j S> u_j, unbiased for E[u uᵀ] = I, and BAR's estimate when L is linear around S.
@@ -14,6 +19,7 @@ g = (1/q) Σ_j <dL/dS, D_j S> u_j, unbiased for E[u uᵀ] = I, and BAR's estimat
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from reprog.errors import UserError
@@ -24,12 +30,15 @@ Answer = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # parameter values -
 class ZerothOrder:
     name = "zeroth_order"
 
-    def __init__(self, q: int = 10, mu: float = 0.01, seed: int = 0) -> None:
+    def __init__(self, q: int = 10, mu: float = 0.01, seed: int = 0, grid: int | None = None) -> None:
         if not (isinstance(q, int) and q >= 1):
             raise UserError(f"oracle.q={q}: expected an integer >= 1 (directions per gradient estimate)")
         if not mu > 0:
             raise UserError(f"oracle.mu={mu}: expected a number > 0 (the finite-difference step)")
-        self.q, self.mu = q, mu
+        if grid is not None and not (isinstance(grid, int) and grid >= 1):
+            raise UserError(f"oracle.grid={grid}: expected an integer >= 1 (the side directions are drawn at), "
+                            "or null for full-resolution directions")
+        self.q, self.mu, self.grid = q, mu, grid
         self.generator = torch.Generator().manual_seed(seed)
 
     @property
@@ -37,9 +46,17 @@ class ZerothOrder:
         """Query batches one estimate costs (each as large as the image batch)."""
         raise NotImplementedError
 
-    def sample(self, like: torch.Tensor) -> torch.Tensor:
-        """q directions shaped like `like`, E[u uᵀ] = I (drawn on the CPU, so runs repeat across devices)."""
+    def draw(self, shape: tuple[int, ...]) -> torch.Tensor:
+        """Directions of `shape` with E[u uᵀ] = I, drawn on the CPU, so runs repeat across devices."""
         raise NotImplementedError
+
+    def sample(self, like: torch.Tensor) -> torch.Tensor:
+        """q directions shaped like `like`; an image-shaped parameter larger than `grid` gets resized ones."""
+        side = like.shape[-2:]
+        if self.grid is None or like.dim() < 2 or min(side) <= self.grid:
+            return self.draw((self.q, *like.shape)).to(like)
+        small = self.draw((self.q * like[..., 0, 0].numel(), 1, self.grid, self.grid))
+        return F.interpolate(small, size=side, mode="bilinear").reshape(self.q, *like.shape).to(like)
 
     def __call__(self, answer: Answer, params: dict[str, nn.Parameter]) -> torch.Tensor:
         """The answers at the current parameters, wired so that backward gives `params` the estimate."""
@@ -64,8 +81,8 @@ class RandomDirections(ZerothOrder):
     def batches(self) -> int:
         return self.q + 1
 
-    def sample(self, like: torch.Tensor) -> torch.Tensor:
-        return torch.randn((self.q, *like.shape), generator=self.generator).to(like)
+    def draw(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.randn(shape, generator=self.generator)
 
     def derivative(self, at, values, u, answers):
         return (at([v + self.mu * d for v, d in zip(values, u)]) - answers) / self.mu
@@ -74,8 +91,9 @@ class RandomDirections(ZerothOrder):
 class SPSA(ZerothOrder):
     name = "spsa"
 
-    def __init__(self, q: int = 10, mu: float = 0.01, correction: float = 0.9, seed: int = 0) -> None:
-        super().__init__(q, mu, seed)
+    def __init__(self, q: int = 10, mu: float = 0.01, correction: float = 0.9, seed: int = 0,
+                 grid: int | None = None) -> None:
+        super().__init__(q, mu, seed, grid)
         if not 0 <= correction < 1:
             raise UserError(f"oracle.correction={correction}: expected a number in [0, 1) (SPSA-GC's look-ahead)")
         self.correction, self.previous = correction, None
@@ -84,8 +102,8 @@ class SPSA(ZerothOrder):
     def batches(self) -> int:
         return 2 * self.q + 1
 
-    def sample(self, like: torch.Tensor) -> torch.Tensor:
-        return (torch.randint(0, 2, (self.q, *like.shape), generator=self.generator) * 2 - 1).to(like)
+    def draw(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.randint(0, 2, shape, generator=self.generator).float() * 2 - 1
 
     def __call__(self, answer: Answer, params: dict[str, nn.Parameter]) -> torch.Tensor:
         values = [p.detach().clone() for p in params.values()]

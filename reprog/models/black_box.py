@@ -28,7 +28,7 @@ FLOOR = 1e-6  # log of a probability the oracle rounds or leaves out (top-k) to 
 class BlackBoxVictim(nn.Module):
     def __init__(self, victim: FrozenVictim, kind: str = "score", budget: int | None = None,
                  top_k: int | None = None, decimals: int | None = None, estimator: str = "random", q: int = 10,
-                 mu: float = 0.01, correction: float = 0.9, seed: int = 0) -> None:
+                 mu: float = 0.01, correction: float = 0.9, grid: int | None = None, seed: int = 0) -> None:
         super().__init__()
         if kind not in ORACLES:
             raise UserError(f"unknown oracle.kind {kind!r}; choose one of {sorted(ORACLES)}")
@@ -42,7 +42,7 @@ class BlackBoxVictim(nn.Module):
         self.oracle = ORACLES[kind](victim, budget, **answers)
         self.referee = ORACLES[kind](victim, **answers)
         extra = {"correction": correction} if estimator == "spsa" else {}
-        self.estimator = ESTIMATORS[estimator](q, mu, seed=seed, **extra)
+        self.estimator = ESTIMATORS[estimator](q, mu, seed=seed, grid=grid, **extra)
         self.register_buffer("device_probe", torch.zeros(0), persistent=False)  # where the victim was moved
 
     @property
@@ -89,4 +89,4 @@ class BlackBoxVictim(nn.Module):
 
     def extra_repr(self) -> str:
         return (f"{self.oracle!r}, estimator={self.estimator.name}, q={self.estimator.q}, "
-                f"mu={self.estimator.mu}")
+                f"mu={self.estimator.mu}, grid={self.estimator.grid}")
