@@ -115,6 +115,7 @@ RULES: dict[str, Domain] = {
     "oracle.top_k": Domain(int, 1, nullable=True), "oracle.decimals": Domain(int, 0, nullable=True),
     "adv_training.val_batches": INT_1,
     "adv_training.overfit_floor": FRACTION,
+    "adv_training.grad_align": NON_NEGATIVE,
     "*.square_queries": Domain(int, 1, nullable=True),
     "task.figure_samples": INT_0,
     "*eps_255": NON_NEGATIVE, "*.eps": NON_NEGATIVE,

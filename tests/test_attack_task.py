@@ -49,7 +49,7 @@ def test_attack_task_reports_every_attack_and_eps(tmp_path, victim_file):
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
 
 
-@pytest.mark.parametrize("kind, steps", [("pgd", 7), ("fgsm_rs", 1)])
+@pytest.mark.parametrize("kind, steps", [("pgd", 7), ("fgsm_rs", 1), ("grad_align", 1)])
 def test_adversarial_training_trains_on_its_own_adversarial_examples(tmp_path, cifar_npz_dir, monkeypatch, kind, steps):
     cfg = compose_train(tmp_path, cifar_npz_dir, [f"adv_training={kind}", "trainer.fast_dev_run=2"])
     adversary = instantiate(cfg.task).adversary
@@ -62,6 +62,20 @@ def test_adversarial_training_trains_on_its_own_adversarial_examples(tmp_path, c
     assert calls == [True, True, False], "one attack per training step, in train mode; PGD on one val batch, in eval"
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
     assert 0 <= metrics["val/pgd_acc"] <= 1 and metrics["val/catastrophic_overfitting"] == 0.0
+    assert ("train/grad_align" in metrics) == (kind == "grad_align")
+
+
+def test_grad_align_is_zero_where_the_loss_is_linear_in_the_input_and_trains_the_weights_elsewhere():
+    from reprog.modules.grad_align import grad_align
+
+    x, y = torch.rand(8, 3, 8, 8), torch.arange(8) % 10
+    torch.manual_seed(0)
+    linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 10))
+    assert grad_align(linear, x, y, 8 / 255).item() < 1e-3, "only the softmax turns the gradient, barely in 8/255"
+    curved = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(576, 10))
+    alignment = grad_align(curved, x, y, 64 / 255)
+    alignment.backward()
+    assert 0 < alignment.item() <= 2 and all(p.grad is not None and p.grad.abs().sum() > 0 for p in curved.parameters())
 
 
 def test_catastrophic_overfitting_is_a_collapse_after_real_robustness():

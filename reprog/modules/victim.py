@@ -6,6 +6,7 @@ then also measures PGD accuracy (`val/pgd_acc`, PGD-`val_steps` at the training 
 first `val_batches` batches of the held-out slice of the training set, so a checkpoint callback can keep
 the most robust epoch (Rice et al.'s early stopping), and a fall of that accuracy below `overfit_floor`
 after it had been above twice that is logged as catastrophic overfitting (`val/catastrophic_overfitting`).
+`adv_training.grad_align` > 0 adds GradAlign at that weight (`reprog.modules.grad_align`), the fix for it.
 `norm_bias_lr_scale` (airbench's larger BatchNorm-bias learning rate) and `tta_level` (test-time augmentation of the test
 split, `reprog.models.tta`) serve the airbench recipe. Only plain values go into its
 hyperparameters, so its checkpoints load with `weights_only=True`.
@@ -26,10 +27,12 @@ from reprog.models.export import save_victim
 from reprog.models.runtime import split_runtime
 from reprog.models.tta import tta_logits
 from reprog.modules.classification import ClassificationModule
+from reprog.modules.grad_align import grad_align
 from reprog.modules.optim import norm_bias_groups
 
 log = logging.getLogger("reprog")
 ROBUST_VALIDATION = ("val_steps", "val_batches", "overfit_floor")
+NOT_THE_ATTACK = ("kind", "attack", "grad_align", *ROBUST_VALIDATION)
 
 
 def catastrophic_overfitting(robust_acc: float, best: float, floor: float) -> bool:
@@ -55,7 +58,7 @@ class VictimModule(ClassificationModule):
         self.adversary: Attack | None = None
         self.val_adversary: Attack | None = None
         if adv_training and adv_training.get("kind", "none") != "none":
-            settings = {k: v for k, v in adv_training.items() if k not in ("kind", "attack", *ROBUST_VALIDATION)}
+            settings = {k: v for k, v in adv_training.items() if k not in NOT_THE_ATTACK}
             self.adversary = build_attack(adv_training.get("attack", "pgd"), self.model, **settings)
             self.adversary.eval_mode = False
             eps = self.adversary.eps
@@ -63,6 +66,7 @@ class VictimModule(ClassificationModule):
                                               steps=adv_training.get("val_steps", 10), seed=0)
             self.val_batches = adv_training.get("val_batches", 1)
             self.overfit_floor = adv_training.get("overfit_floor", 0.1)
+            self.grad_align = float(adv_training.get("grad_align", 0.0))
             self.val_pgd_acc, self.val_pgd_acc_best = MeanMetric(), MaxMetric()
 
     def trainable_parameters(self) -> Iterator[nn.Parameter] | list[dict[str, Any]]:
@@ -74,10 +78,15 @@ class VictimModule(ClassificationModule):
         return tta_logits(self.model, x, self.hparams.tta_level if stage == "test" else 0)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        if self.adversary is not None:
-            x, y = batch
-            batch = (self.adversary(x, y), y)
-        return super().training_step(batch, batch_idx)
+        if self.adversary is None:
+            return super().training_step(batch, batch_idx)
+        x, y = batch
+        loss = super().training_step((self.adversary(x, y), y), batch_idx)
+        if self.grad_align:
+            alignment = grad_align(self.model, x, y, self.adversary.eps)
+            self.log("train/grad_align", alignment, on_step=True, on_epoch=False)
+            loss = loss + self.grad_align * alignment
+        return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = super().validation_step(batch, batch_idx)
