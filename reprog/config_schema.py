@@ -83,6 +83,7 @@ RULES: dict[str, Domain] = {
     "*batch_size": INT_1,
     "*num_classes": Domain(int, 2),
     "*digit_size": INT_1, "*canvas_size": INT_1, "*channels": INT_1,
+    "oracle.grid": Domain(int, 1, nullable=True),  # before data's *.grid
     "*train_size": INT_1, "*test_size": INT_1, "*.grid": INT_1, "*.square": INT_1,
     "*channels_last": FLAG, "*compile": FLAG, "*random_init": FLAG, "*random_start": FLAG, "*learn_scale": FLAG,
     "optimizer.lr": POSITIVE,
@@ -111,7 +112,6 @@ RULES: dict[str, Domain] = {
     "*.reservoir_after": INT_0, "*.probe_size": INT_0,
     "model.whiten_eps": POSITIVE,
     "oracle.q": INT_1, "oracle.mu": POSITIVE, "oracle.correction": Domain(float, 0, 1),
-    "oracle.grid": Domain(int, 1, nullable=True),
     "oracle.top_k": Domain(int, 1, nullable=True), "oracle.decimals": Domain(int, 0, nullable=True),
     "adv_training.val_batches": INT_1,
     "adv_training.overfit_floor": FRACTION,
