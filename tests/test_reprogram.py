@@ -126,8 +126,8 @@ def test_a_program_learns_through_score_queries_alone_stops_at_its_budget_and_wa
     assert load_program(first).program.W.abs().sum() > 0, "the program learned and was exported"
 
     # a warm start from that program, with a budget too small for one step, ends as the program it started from
-    metrics = train(compose_train(tmp_path / "warm", target_dir, [*black_box, f"task.init_program={first}", "oracle.grid=4",
-                                                                   "oracle.budget=100"]))
+    metrics = train(compose_train(tmp_path / "warm", target_dir, [*black_box, f"task.init_program={first}",
+                                                                   "oracle.grid=4", "oracle.budget=100"]))
     assert metrics.get("train/queries", 0) == 0, "not one step: the budget pays for none"
     assert torch.equal(load_program(tmp_path / "warm" / "run" / "program.safetensors").program.W,
                        load_program(first).program.W)
