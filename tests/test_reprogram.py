@@ -116,11 +116,11 @@ def test_a_program_learns_through_score_queries_alone_stops_at_its_budget_and_wa
     black_box = [*REPROGRAM, f"victim.ckpt_path={victim_file}", "data.batch_size=32", "data.digit_size=20",
                  "logger=csv", "oracle=score", "oracle.q=5", "optimizer.lr=0.1"]
 
-    # 480 training images a epoch at 32 x (5 + 1) queries each: 2,880 an epoch; 7,000 stops in the third
-    metrics = train(compose_train(tmp_path / "cold", target_dir, [*black_box, "trainer.max_epochs=3",
-                                                                   "oracle.budget=7000"]))
-    assert metrics["train/queries"] == 2 * 2880 + 6 * 192
-    assert "query budget reached: 6912 of 7000 queries used" in caplog.text
+    # 480 training images a epoch at 32 x (5 + 1) queries each: 2,880 an epoch; 21,500 stops in the eighth
+    metrics = train(compose_train(tmp_path / "cold", target_dir, [*black_box, "trainer.max_epochs=8",
+                                                                   "oracle.budget=21500"]))
+    assert metrics["train/queries"] == 7 * 2880 + 6 * 192
+    assert "query budget reached: 21312 of 21500 queries used" in caplog.text
     assert metrics["test/acc"] > acc_without_program + 0.03, (metrics, acc_without_program)
     first = tmp_path / "cold" / "run" / "program.safetensors"
     assert load_program(first).program.W.abs().sum() > 0, "the program learned and was exported"
