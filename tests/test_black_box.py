@@ -9,6 +9,7 @@ from reprog.attacks.zeroth_order import SPSA, RandomDirections
 from reprog.errors import UserError
 from reprog.models.black_box import BlackBoxVictim
 from reprog.models.frozen import FrozenVictim
+from reprog.modules.reprogram import ReprogramModule
 
 
 def tiny_victim(seed: int = 0) -> FrozenVictim:
@@ -133,6 +134,8 @@ def test_the_black_box_victim_reaches_its_model_through_no_attribute_and_counts_
         BlackBoxVictim(victim, mu=0.0)
     with pytest.raises(UserError, match="unknown oracle.estimator 'cma'"):
         BlackBoxVictim(victim, estimator="cma")
+    with pytest.raises(UserError, match="oracle.grid is set, but oracle=none"):  # not a score oracle by accident
+        ReprogramModule(victim={}, program={}, mapping={}, optimizer=torch.optim.Adam, oracle={"grid": 8})
 
 
 def test_the_stateful_detector_flags_zeroth_order_queries_and_few_benign_images():

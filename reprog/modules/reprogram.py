@@ -81,6 +81,9 @@ class ReprogramModule(ClassificationModule):
     ) -> None:
         super().__init__(num_classes, optimizer, scheduler)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
+        if oracle and "kind" not in oracle:  # an oracle.* override on oracle=none would make a score oracle
+            raise UserError(f"oracle.{next(iter(oracle))} is set, but oracle=none (white-box) reads the victim "
+                            "directly: drop the oracle.* override, or choose oracle=score or oracle=label")
         self.victim = load_frozen_victim(**victim)
         if oracle:  # oracle=none leaves it empty: white-box
             self.victim = BlackBoxVictim(self.victim, **oracle)
