@@ -114,7 +114,7 @@ def test_a_program_learns_through_score_queries_alone_stops_at_its_budget_and_wa
     with torch.no_grad():
         acc_without_program = (load_victim(victim_file)[0].eval()(x)[:, :10].argmax(1) == y).float().mean().item()
     black_box = [*REPROGRAM, f"victim.ckpt_path={victim_file}", "data.batch_size=32", "data.digit_size=20",
-                 "logger=csv", "oracle=score", "oracle.q=5", "optimizer.lr=0.1"]
+                 "logger=csv", "oracle=score", "oracle.q=5", "oracle.grid=null", "optimizer.lr=0.1"]
 
     # 480 training images a epoch at 32 x (5 + 1) queries each: 2,880 an epoch; 21,500 stops in the eighth
     metrics = train(compose_train(tmp_path / "cold", target_dir, [*black_box, "trainer.max_epochs=8",
