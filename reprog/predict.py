@@ -1,13 +1,15 @@
 """Classify images through a victim with a learned program.
 
     python -m reprog.predict program=<run>/program.safetensors victim=<victim run>/victim.safetensors \
-        images=digits.npz          # an array .npz: x uint8 (N, H, W[, 1]), y optional
+        images=digits.npz          # an array .npz: x uint8 (N, H, W[, C]), C = 1 or 3, y optional
     python -m reprog.predict program=... victim=... images=mnist   # MNIST test set under data_dir
+    python -m reprog.predict program=... victim=... images=cifar10 # CIFAR-10 test set under data_dir
     python -m reprog.predict program=... victim=pretrained images=mnist   # a pretrained victim (efficientnet_lite0)
 
 Settings (key=value): program, victim, images (required); data_dir (env REPROG_DATA_DIR, default data),
 cache_dir (env REPROG_CACHE_DIR, default data/cache: where MNIST's .gz originals are extracted, so
-data_dir is only read), batch_size (512), show (20: predictions printed).
+data_dir is only read), batch_size (512), show (20: predictions printed), precision (32-true, or bf16-mixed as
+the ImageNet experiments train and test).
 
 Prints the accuracy (when labels are given) and the first predictions. A program made for another
 victim is refused: its metadata holds the sha256 of the victim it was trained on.
@@ -22,6 +24,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from reprog.data.cifar10 import CIFAR10DataModule
 from reprog.data.mnist import PaddedMNISTDataModule
 from reprog.data.target_images import RESIZE, resize, to_canvas
 from reprog.errors import UserError, brief
@@ -29,14 +32,16 @@ from reprog.models.frozen import FrozenVictim, load_frozen_victim
 from reprog.program_io import LoadedProgram, load_program
 
 DEFAULTS = {"program": "???", "victim": "???", "images": "???", "data_dir": "${oc.env:REPROG_DATA_DIR,data}",
-            "cache_dir": "${oc.env:REPROG_CACHE_DIR,data/cache}", "batch_size": 512, "show": 20}
+            "cache_dir": "${oc.env:REPROG_CACHE_DIR,data/cache}", "batch_size": 512, "show": 20,
+            "precision": "32-true"}
+PRECISIONS = ("32-true", "bf16-mixed")  # Lightning's names: fp32, or bf16 autocast
 USAGE = "usage: python -m reprog.predict program=P victim=V images=I"
 EXAMPLES = {"program": "<run>/program.safetensors", "victim": "<victim run>/victim.safetensors",
             "images": "digits.npz or images=mnist", "data_dir": "data", "cache_dir": "data/cache"}
 
 
 def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Grey images as uint8 (N, 1, H, W) and labels if present; nothing is written under `data_dir`.
+    """Images as uint8 (N, C, H, W), C = 1 or 3, and labels if present; nothing is written under `data_dir`.
 
     MNIST's .gz originals are extracted into `cache_dir` (default: env REPROG_CACHE_DIR, else data/cache).
     """
@@ -47,16 +52,25 @@ def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tup
             what = str(e).rsplit("; ", 1)[0]
             raise UserError(f"images=mnist: {what}; point data_dir= (env REPROG_DATA_DIR) at the folder that "
                             "holds MNIST/raw/") from e
+    if images == "cifar10":
+        try:
+            return CIFAR10DataModule(data_dir, download=False).load_split(train=False)
+        except UserError as e:
+            what = str(e).rsplit("; ", 1)[0]
+            raise UserError(f"images=cifar10: {what}; point data_dir= (env REPROG_DATA_DIR) at the folder that "
+                            "holds cifar10/test.npz or cifar-10-batches-py/") from e
     if Path(images).is_dir():
-        raise UserError(f"images={images} is a folder; pass an .npz file with x uint8 (N, H, W), or images=mnist")
+        raise UserError(f"images={images} is a folder; pass an .npz file with x uint8 (N, H, W[, C]), or "
+                        "images=mnist or images=cifar10")
     try:
         with np.load(images, allow_pickle=False) as f:
             x, y = f["x"], (f["y"] if "y" in f.files else None)
     except Exception as e:
         raise UserError(f"cannot read images {images} ({brief(e)}); give an .npz with x uint8 "
-                        "(N, H, W) or (N, H, W, 1) and optional labels y, or images=mnist") from e
-    if x.dtype != np.uint8 or x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] != 1) or 0 in x.shape[1:]:
-        raise UserError(f"images {images}: x is {x.dtype} {x.shape}; expected uint8 (N, H, W) or (N, H, W, 1)")
+                        "(N, H, W) or (N, H, W, C) and optional labels y, or images=mnist or images=cifar10") from e
+    if x.dtype != np.uint8 or x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)) or 0 in x.shape[1:]:
+        raise UserError(f"images {images}: x is {x.dtype} {x.shape}; expected uint8 (N, H, W), (N, H, W, 1) "
+                        "or (N, H, W, 3)")
     if y is not None:
         if not np.issubdtype(y.dtype, np.integer):
             raise UserError(f"images {images}: labels y are {y.dtype}; expected integers, one per image "
@@ -64,7 +78,7 @@ def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tup
         if y.shape != (x.shape[0],):
             raise UserError(f"images {images}: labels y have shape {y.shape} for {x.shape[0]} images; "
                             "expected one integer label per image (or save the .npz without y)")
-    x = torch.from_numpy(x.reshape(x.shape[0], 1, x.shape[1], x.shape[2]).copy())
+    x = torch.from_numpy((x if x.ndim == 4 else x[..., None]).transpose(0, 3, 1, 2).copy())
     return x, (torch.from_numpy(y.astype(np.int64)) if y is not None else None)
 
 
@@ -86,18 +100,24 @@ def load(program_path: str, victim_path: str) -> tuple[LoadedProgram, FrozenVict
 
 
 @torch.inference_mode()
-def classify(loaded: LoadedProgram, victim: FrozenVictim, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Target-class predictions for uint8 (N, 1, H, W) images."""
+def classify(loaded: LoadedProgram, victim: FrozenVictim, images: torch.Tensor, batch_size: int = 512,
+             precision: str = "32-true") -> torch.Tensor:
+    """Target-class predictions for uint8 (N, C, H, W) images, C = 1 (grey, replicated) or the program's channels."""
     placement, channels = loaded.program.placement, loaded.program.channels
+    if images.shape[1] not in (1, channels):
+        raise UserError(f"the images have {images.shape[1]} channels; this program takes grey images or "
+                        f"{channels}-channel ones")
     images = resize(images, placement.size)
-    preds = [loaded.label_map(victim(loaded.program(to_canvas(chunk, placement, channels)))).argmax(1)
-             for chunk in images.split(batch_size)]
+    with torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16-mixed"):
+        preds = [loaded.label_map(victim(loaded.program(to_canvas(chunk, placement, channels)))).argmax(1)
+                 for chunk in images.split(batch_size)]
     return torch.cat(preds)
 
 
-def predict(program_path: str, victim_path: str, images: torch.Tensor, batch_size: int = 512) -> torch.Tensor:
-    """Target-class predictions for uint8 (N, 1, H, W) images, from the program and victim files."""
-    return classify(*load(program_path, victim_path), images, batch_size)
+def predict(program_path: str, victim_path: str, images: torch.Tensor, batch_size: int = 512,
+            precision: str = "32-true") -> torch.Tensor:
+    """Target-class predictions for uint8 (N, C, H, W) images, from the program and victim files."""
+    return classify(*load(program_path, victim_path), images, batch_size, precision)
 
 
 def settings(argv: list[str]) -> DictConfig:
@@ -130,6 +150,8 @@ def settings(argv: list[str]) -> DictConfig:
     for key, low, meaning in (("batch_size", 1, "a whole number ≥ 1"), ("show", 0, "a whole number ≥ 0")):
         if type(cfg[key]) is not int or cfg[key] < low:
             raise UserError(f"{key}={_shown(cfg[key])} is not {meaning}; e.g. {key}={DEFAULTS[key]}")
+    if cfg.precision not in PRECISIONS:
+        raise UserError(f"precision={_shown(cfg.precision)}: choose one of {', '.join(PRECISIONS)}")
     for key, file in (("program", "program.safetensors"), ("victim", "victim.safetensors")):
         if Path(cfg[key]).is_dir():
             inside = Path(cfg[key]) / file
@@ -152,7 +174,7 @@ def main(argv: list[str]) -> None:
         x, y = read_images(cfg.images, cfg.data_dir, cfg.cache_dir)
         if len(x) == 0:
             raise UserError(f"images={cfg.images} holds no images; give at least one")
-        preds = classify(loaded, victim, x, cfg.batch_size)
+        preds = classify(loaded, victim, x, cfg.batch_size, cfg.precision)
     except UserError as e:
         raise SystemExit(f"error: {e}") from None
     except OmegaConfBaseException as e:

@@ -83,7 +83,8 @@ def test_bad_arguments_are_one_error_line(tmp_path, program_file, victim_file, d
         f"victim={victim_file.parent}": f"victim={victim_file.parent} is a folder; pass {victim_file}",
         f"images={tmp_path}": f"images={tmp_path} is a folder; pass an .npz file",
         bad_npz(tmp_path, "float", x=x.astype(np.float32)): "x is float32 (5, 28, 28); expected uint8",
-        bad_npz(tmp_path, "rgb", x=np.zeros((5, 28, 28, 3), np.uint8)): "x is uint8 (5, 28, 28, 3); expected uint8",
+        bad_npz(tmp_path, "two", x=np.zeros((5, 28, 28, 2), np.uint8)): "x is uint8 (5, 28, 28, 2); expected uint8",
+        "precision=16-mixed": "precision='16-mixed': choose one of 32-true, bf16-mixed",
         bad_npz(tmp_path, "flat", x=x.reshape(5, -1)): "x is uint8 (5, 784); expected",
         bad_npz(tmp_path, "yfloat", x=x, y=y.astype(np.float32)): "labels y are float32; expected integers",
         bad_npz(tmp_path, "ylen", x=x, y=y[:3]): "labels y have shape (3,) for 5 images",
@@ -119,4 +120,4 @@ def test_the_cli_gives_one_error_line_without_traceback(tmp_path, program_file, 
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and not result.stdout
     assert result.stderr.splitlines() == [f"error: images={tmp_path} is a folder; pass an .npz file with x uint8 "
-                                          "(N, H, W), or images=mnist"]
+                                          "(N, H, W[, C]), or images=mnist or images=cifar10"]

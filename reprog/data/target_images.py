@@ -1,7 +1,8 @@
-"""`PlacedImagesDataModule`: small grey target images placed on the victim's canvas.
+"""`PlacedImagesDataModule`: small target images, grey or colour, placed on the victim's canvas.
 
-Images are kept as uint8 (N, 1, size, size), already resized to the placement's size; each batch is
-scaled to [0, 1], replicated to the victim's channels and placed on an empty canvas on the device.
+Images are kept as uint8 (N, C, size, size), already resized to the placement's size; each batch is
+scaled to [0, 1], grey ones replicated to the victim's channels (colour ones keep theirs), and placed on an
+empty canvas on the device. By itself it reads any array data set (`train_file`, `test_file`) as a target.
 With `digit_size=None` the images keep their own size and batches stay uint8: a program bank places each
 batch once per program, with `place`, at that program's placement.
 """
@@ -18,7 +19,7 @@ RESIZE = "bilinear_antialias"  # how target images reach the placement's size; r
 
 
 def resize(images: torch.Tensor, size: int) -> torch.Tensor:
-    """uint8 (N, 1, H, W) -> uint8 (N, 1, size, size), antialiased bilinear."""
+    """uint8 (N, C, H, W) -> uint8 (N, C, size, size), antialiased bilinear."""
     if images.shape[-1] == size and images.shape[-2] == size:
         return images
     out = F.interpolate(images.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False)
@@ -26,12 +27,13 @@ def resize(images: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def to_canvas(images: torch.Tensor, placement: Placement, channels: int = 3) -> torch.Tensor:
-    """uint8 (N, 1, size, size) -> float (N, channels, canvas, canvas) in [0, 1], on an empty canvas."""
+    """uint8 (N, 1 or channels, size, size) -> float (N, channels, canvas, canvas) in [0, 1], on an empty canvas;
+    grey images are replicated to `channels`."""
     return placement.place(images.float().div(255).expand(-1, channels, -1, -1))
 
 
 class PlacedImagesDataModule(ArraysDataModule):
-    """Base for target tasks: subclasses return (N, 1, H, W) uint8 images from `raw_split`."""
+    """Target images from `raw_split`: uint8 (N, C, H, W), C = 1 (grey) or the victim's `channels` (colour)."""
 
     def __init__(self, digit_size: int | None = 28, position: list[int] | str | None = None, canvas_size: int = 32,
                  channels: int = 3, num_classes: int = 10, val_size: int = 5000, **kwargs) -> None:
@@ -40,17 +42,20 @@ class PlacedImagesDataModule(ArraysDataModule):
         self.channels = channels
 
     def raw_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-        raise NotImplementedError
+        """The split as it is stored: here an array data set (`train_file`, `test_file`); subclasses read others."""
+        return super().load_split(train)
 
     def check_split(self, x: torch.Tensor, y: torch.Tensor, train: bool) -> None:
-        """As for any split, but grey: `to_canvas` replicates the one channel to the victim's `channels`."""
+        """As for any split, with grey (1 channel) or colour (the victim's `channels`) images."""
         images_from, labels_from = self.split_files(train)
-        check_split(x, y, channels=1, num_classes=self.num_classes, images_from=images_from, labels_from=labels_from,
-                    channel_fix="target images must be grey, uint8 (N, 1, H, W)")
+        grey_or_colour = 1 if x.ndim == 4 and x.shape[1] == 1 else self.channels
+        check_split(x, y, channels=grey_or_colour, num_classes=self.num_classes, images_from=images_from,
+                    labels_from=labels_from, channel_fix=f"target images must be grey (1 channel) or have the "
+                                                         f"victim's {self.channels} (data.channels)")
 
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.raw_split(train)
-        self.check_split(x, y, train)  # before resizing, which needs (N, 1, H, W); setup checks the result again
+        self.check_split(x, y, train)  # before resizing, which needs (N, C, H, W); setup checks the result again
         return (x if self.placement is None else resize(x, self.placement.size)), y
 
     def place(self, images: torch.Tensor, placement: Placement) -> torch.Tensor:

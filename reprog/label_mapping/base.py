@@ -35,6 +35,14 @@ class LabelMap(nn.Module):
     def fit(self, statistics: torch.Tensor) -> None:
         raise NotImplementedError(f"{type(self).__name__} learns nothing from data")
 
+    @torch.no_grad()
+    def reads(self, top: int = 1) -> list[list[int]]:
+        """For each target, the `top` victim classes that raise its logit most: the map's response to each victim
+        class alone, so every map (index, weights, linear) answers the same way."""
+        probe = torch.eye(self.num_source, device=next(iter(self.buffers()), torch.empty(0)).device)
+        response = self(probe) - self(torch.zeros_like(probe[:1]))
+        return response.T.topk(min(top, self.num_source), dim=1).indices.tolist()
+
     def extra_repr(self) -> str:
         return f"kind={self.kind}, {self.num_source} -> {self.num_targets}"
 
@@ -58,6 +66,10 @@ class IndexMap(LabelMap):
     def forward(self, logits: torch.Tensor) -> torch.Tensor:
         """(N, num_source) victim logits -> (N, num_targets) target logits."""
         return logits[:, self.index].mean(-1)
+
+    def reads(self, top: int | None = None) -> list[list[int]]:
+        """Exactly the victim classes each target averages (`top` is ignored)."""
+        return self.index.tolist()
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, k={self.index.shape[1]}"

@@ -126,6 +126,8 @@ def load_frozen_victim(ckpt_path: str | None, random_init: bool = False, model: 
         raise UserError("victim.random_init=true needs victim.model (the architecture spec)")
     if random_init or (model and not ckpt_path):  # built from its spec: random weights, or those it names
         model, _ = split_runtime(model)
+        if random_init:  # the control: the architecture without the weights its spec names
+            model = {**model, "weights": None}
         with torch.random.fork_rng():
             torch.manual_seed(seed)
             return FrozenVictim(build_model(**model), model, **runtime)

@@ -23,6 +23,7 @@ from reprog.errors import UserError
 from reprog.figures import image_grid
 from reprog.label_mapping import LabelMap, build_label_map
 from reprog.models.black_box import BlackBoxVictim
+from reprog.models.class_names import describe_reads, victim_class_names
 from reprog.models.frozen import load_frozen_victim
 from reprog.modules.classification import Batch, ClassificationModule
 from reprog.placement import Placement
@@ -180,5 +181,14 @@ class ReprogramModule(ClassificationModule):
         if self.program is None:  # built in setup(), which ddp_spawn/ddp_fork run only in their workers
             raise UserError("no program to export: with ddp_spawn or ddp_fork it stays in the worker processes; "
                             "use trainer.strategy=ddp (the default of trainer=ddp)")
+        reads = self.label_map_reads()
+        for row in reads:
+            log.info("target %s reads victim classes %s", row["target"], ", ".join(row["names"]))
         return save_program(Path(directory) / "program.safetensors", self.program, self.label_map,
-                            {"sha256": self.victim.sha256, "model": self.victim.spec}, target={"resize": RESIZE})
+                            {"sha256": self.victim.sha256, "model": self.victim.spec}, target={"resize": RESIZE},
+                            reads=reads)
+
+    def label_map_reads(self, top: int = 3) -> list[dict[str, Any]]:
+        """Which victim classes, by name, each target class reads (an index map's own; the top 3 of weighted maps)."""
+        target_names = getattr(self.trainer.datamodule, "class_names", None) if self._trainer else None
+        return describe_reads(self.label_map.reads(top), victim_class_names(self.victim.spec), target_names)
