@@ -16,14 +16,16 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig
 from pytorch_lightning.callbacks import ProgressBar
-from pytorch_lightning.loggers import TensorBoardLogger
 
 from reprog.cli import exit_on_user_error, one_line
 from reprog.config_schema import check_config
+from reprog.errors import Diverged, UserError
 from reprog.ddp import ddp_job_scope
+from reprog.hparams_view import log_hparams
 from reprog.host_memory import keep_freed_host_memory
 from reprog.instantiators import instantiate_group
 from reprog.resume import check_resume_checkpoint
+from reprog.run_dir_guard import refuse_finished_run
 from reprog.run_summary import RunRecord, job_overrides, plain_metrics, resume_point
 
 log = logging.getLogger("reprog")
@@ -32,6 +34,7 @@ log = logging.getLogger("reprog")
 def train(cfg: DictConfig) -> dict[str, float | None]:
     """Fit and test the configured task; returns the final metrics. `metrics.json` says how it went."""
     output_dir = Path(cfg.paths.output_dir)
+    refuse_finished_run(output_dir, bool(cfg.get("overwrite")))
     record = RunRecord(output_dir / "metrics.json", overrides=job_overrides())
     with record.tracking(describe=one_line, resume_hint=lambda: resume_point(output_dir)):
         return run(cfg, record)
@@ -55,6 +58,8 @@ def run(cfg: DictConfig, record: RunRecord) -> dict[str, float | None]:
     if ckpt_path:
         check_resume_checkpoint(ckpt_path, module)
     open_data(datamodule, ["fit"] * fit + ["test"] * bool(test))
+    if fit:
+        check_trains_something(cfg, datamodule)
 
     metrics, epochs, steps = {}, 0, 0
     if fit:
@@ -63,6 +68,7 @@ def run(cfg: DictConfig, record: RunRecord) -> dict[str, float | None]:
         metrics = dict(trainer.callback_metrics)
         epochs, steps = trainer.current_epoch, trainer.global_step
         restore_best(trainer, module)
+        check_finite(module, steps)
     if cfg.get("export") and hasattr(module, "export") and trainer.is_global_zero:  # before testing can fail
         exported = module.export(output_dir)
         record.update(exports=[str(exported), str(exported.with_suffix(".json"))], epochs=epochs, steps=steps)
@@ -73,9 +79,7 @@ def run(cfg: DictConfig, record: RunRecord) -> dict[str, float | None]:
 
     metrics = plain_metrics(metrics)
     hparams = {"seed": cfg.get("seed"), **dict(o.split("=", 1) for o in job_overrides() if "=" in o)}
-    for logger in trainer.loggers:  # TensorBoard's HParams view: this job's settings beside its results
-        if isinstance(logger, TensorBoardLogger):
-            logger.log_hyperparams(hparams, {k: v for k, v in metrics.items() if v is not None})
+    log_hparams(trainer.loggers, hparams, metrics)  # TensorBoard's HParams view: this job's settings and results
     summary = record.update(status="completed", metrics=metrics, epochs=epochs, steps=steps,
                             wall_time_s=round(time.perf_counter() - start, 2), world_size=trainer.world_size)
     if trainer.is_global_zero:
@@ -89,6 +93,26 @@ def open_data(datamodule: pl.LightningDataModule, stages: list[str]) -> None:
         datamodule.prepare_data()
     for stage in stages:
         datamodule.setup(stage)
+
+
+def check_trains_something(cfg: DictConfig, datamodule: pl.LightningDataModule) -> None:
+    """Refuse, before fitting, a run that would take no optimizer step and so export an untrained result."""
+    if cfg.trainer.get("limit_train_batches") == 0:
+        raise UserError("trainer.limit_train_batches=0 trains on no batch; give a number of batches >= 1 or a "
+                        "fraction > 0, or train=false to only test")
+    batches = getattr(datamodule, "train_batches", None)
+    if batches is not None and batches() == 0:
+        raise UserError(f"data.batch_size={datamodule.batch_size} is larger than the {len(datamodule.train_set)} "
+                        "training images, so an epoch takes no step (the last partial batch is dropped); lower "
+                        "data.batch_size")
+
+
+def check_finite(module: pl.LightningModule, steps: int) -> None:
+    """Refuse to export or test weights that hold NaN or inf (a last step that diverged, a metric that did)."""
+    bad = [name for name, p in module.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
+    if bad:
+        raise Diverged(f"after {steps} steps the trained weights hold NaN or inf ({', '.join(bad[:3])}): the run "
+                       "diverged; lower the learning rate (optimizer.lr)")
 
 
 def restore_best(trainer: pl.Trainer, module: pl.LightningModule) -> None:

@@ -21,13 +21,14 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ProgressBar
-from pytorch_lightning.loggers import TensorBoardLogger
 
+from reprog.callbacks.progress_log import ProgressLog
 from reprog.cli import one_line
 from reprog.config_schema import check_config
 from reprog.data.target_images import RESIZE
 from reprog.errors import UserError
 from reprog.host_memory import keep_freed_host_memory
+from reprog.hparams_view import log_hparams
 from reprog.instantiators import instantiate_group
 from reprog.modules.bank import BankMember, BankModule
 from reprog.placement import Placement
@@ -42,7 +43,8 @@ PER_PROGRAM = ("data.digit_size", "data.position", "program", "mapping", "optimi
 SHARED_OPTIMIZER = ("optimizer._target_", "optimizer._partial_")  # one optimizer class for the whole bank
 PER_JOB = ("paths.output_dir", "trainer.default_root_dir", "logger", "callbacks")  # each job's own folder and logs
 # callbacks a bank replaces (per-program best epochs, per-job TensorBoard); any other acts on one program
-BANKED_CALLBACKS = {"model_checkpoint", "lr_monitor", "training_clock", "rng_state", "rich_progress_bar"}
+BANKED_CALLBACKS = {"model_checkpoint", "lr_monitor", "training_clock", "rng_state", "rich_progress_bar",
+                    "progress_log"}
 
 
 # images a victim pass when hydra.launcher.max_images is null: on a CPU, bigger stacks fall out of cache and a step
@@ -164,9 +166,8 @@ def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_
         record.update(status="completed", metrics=metrics, epochs=trainer.current_epoch, steps=trainer.global_step,
                       wall_time_s=wall, world_size=1)
         hparams = {"seed": cfg.get("seed"), **dict(o.split("=", 1) for o in overrides[k] if "=" in o)}
+        log_hparams(module.member_loggers[k], hparams, metrics)
         for logger in module.member_loggers[k]:
-            if isinstance(logger, TensorBoardLogger):
-                logger.log_hyperparams(hparams, {m: v for m, v in metrics.items() if v is not None})
             logger.finalize("success")
         values.append(metrics.get(cfg.get("optimized_metric") or ""))
     log.info("bank of %d programs trained in %.1f s; %d failed", len(configs), wall, len(module.failed))
@@ -188,8 +189,9 @@ def _fit_and_test(configs: Sequence[DictConfig], dirs: list[Path], records: list
                         num_classes=cfg.task.num_classes,
                         eval_programs=max(1, images_cap(cfg, max_images) // cfg.data.eval_batch_size))
     module.member_loggers = [instantiate_group(c.get("logger")) for c in configs]
-    bars = [c for c in instantiate_group(cfg.get("callbacks")) if isinstance(c, ProgressBar)]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=bars if cfg.trainer.enable_progress_bar else [],
+    callbacks = instantiate_group(cfg.get("callbacks"))  # the bank's progress, drawn or logged
+    bars = [c for c in callbacks if isinstance(c, ProgressBar) and cfg.trainer.enable_progress_bar]
+    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=bars + [c for c in callbacks if isinstance(c, ProgressLog)],
                                       logger=False, enable_checkpointing=False, devices=1)
     datamodule.prepare_data()
     for stage in ("fit", "test") if cfg.get("test") else ("fit",):

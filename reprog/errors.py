@@ -17,3 +17,8 @@ def brief(error: BaseException, limit: int = 300) -> str:
     if not text:
         return f"{type(error).__name__} (no message)"
     return f"{type(error).__name__}: {text[:limit]}{'…' if len(text) > limit else ''}"
+
+
+class Diverged(UserError):
+    """Training produced a non-finite loss, metric or parameter: the run stops, is recorded `diverged`, exports
+    nothing."""

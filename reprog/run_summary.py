@@ -1,7 +1,8 @@
 """`metrics.json`: what one run (or one multirun job) leaves behind for reports and scripts.
 
 Its `status` says what happened: `running` (with the process id and host, so a report can tell a
-killed run from a live one), then `completed`, `failed` (with the error), or `interrupted` (SIGINT or
+killed run from a live one), then `completed`, `failed` (with the error), `diverged` (a non-finite loss or
+weights; nothing exported), or `interrupted` (SIGINT or
 SIGTERM, with the checkpoint to resume from). Each change rewrites the file atomically and keeps what
 was already recorded (the exports, for instance), so a crash in testing still lists the trained result.
 """
@@ -24,7 +25,7 @@ from pytorch_lightning.utilities.exceptions import SIGTERMException
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
 from reprog.atomic_files import write_file
-from reprog.errors import brief
+from reprog.errors import Diverged, brief
 
 
 def plain_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
@@ -86,6 +87,8 @@ class RunRecord:
             how = interruption(e)
             if how:
                 self.update(status="interrupted", signal=how, resume=resume_hint(), error=None)
+            elif isinstance(e, Diverged):
+                self.update(status="diverged", error=describe(e))
             elif not (isinstance(e, SystemExit) and not e.code):
                 self.update(status="failed", error=describe(e))
             raise

@@ -75,3 +75,16 @@ def test_val_size_zero_trains_on_every_image_and_tests_the_last_weights(tmp_path
     metrics = train(cfg)
     assert "test/acc" in metrics and not any(k.startswith("val/") for k in metrics)
     assert torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["epoch"] == 1
+
+
+def test_a_run_whose_output_is_not_a_terminal_logs_its_progress(tmp_path, cifar_npz_dir):
+    cmd = [sys.executable, "train.py", *TINY_RUN, "trainer.max_epochs=2", "trainer.limit_train_batches=4",
+           "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "callbacks.progress_log.every_s=0",
+           f"paths.data_dir={cifar_npz_dir}", f"hydra.run.dir={tmp_path / 'run'}"]
+    result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)  # a pipe, not a terminal
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in (tmp_path / "run" / "train.log").read_text().splitlines() if "progress: " in line]
+    assert len(lines) == 2 * (4 + 1), "a line per step (every_s=0) and one at each epoch's end"
+    assert "epoch 1/2, step 1/4, global step 1, loss " in lines[0] and "images/s, epoch left " in lines[0]
+    assert "epoch 2/2, step 4/4" in lines[-1] and "val/acc " in lines[-1] and "epoch took " in lines[-1]
+    assert sum("progress: " in line for line in result.stdout.splitlines() + result.stderr.splitlines()) == 10

@@ -92,6 +92,22 @@ class ArraysDataModule(pl.LightningDataModule):
             x, y = self.load_split(train=False)
             self.check_split(x, y, train=False)
             self.test_set = TensorDataset(x, y)
+        self.check_shapes_agree()
+
+    def check_shapes_agree(self) -> None:
+        """Train, validation and test images of one shape, or one line before anything is fitted."""
+        if self.train_set is None or self.test_set is None:
+            return
+        (train, _), (test, _) = self.train_set.tensors, self.test_set.tensors
+        if train.shape[1:] != test.shape[1:]:
+            shape = lambda x: "x".join(map(str, x.shape[1:]))  # noqa: E731
+            raise UserError(f"the test images ({self.split_files(False)[0]}) are {shape(test)} but the training "
+                            f"images ({self.split_files(True)[0]}) are {shape(train)}; give every split images of "
+                            "one shape")
+
+    def train_batches(self) -> int:
+        """Optimizer steps in one epoch on one process (the last partial batch is dropped)."""
+        return len(self.train_set) // self.batch_size
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
         return self._loader(self.train_set, self.batch_size, train=True)

@@ -13,6 +13,7 @@ from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
+from reprog.errors import Diverged
 from reprog.modules.optim import configure_optimizers
 
 Batch = tuple[torch.Tensor, torch.Tensor]
@@ -48,6 +49,9 @@ class ClassificationModule(pl.LightningModule):
         if reg is not None:
             self.log("train/reg", reg, on_step=True, on_epoch=False)
             loss = loss + reg
+        if not torch.isfinite(loss):
+            raise Diverged(f"the training loss became {loss.item()} at step {self.global_step}: the run diverged; "
+                           f"lower the learning rate (optimizer.lr={configured_lr(self.optimizer_factory)})")
         self.train_loss(loss)
         self.train_acc(logits, y)
         self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
@@ -82,3 +86,8 @@ class ClassificationModule(pl.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         return configure_optimizers(self.trainer, self.trainable_parameters(), self.optimizer_factory,
                                     self.scheduler_factory)
+
+
+def configured_lr(optimizer_factory: Any) -> Any:
+    """The learning rate the user set (a `_partial_` optimizer's `lr`), for a divergence message."""
+    return getattr(optimizer_factory, "keywords", {}).get("lr")

@@ -138,6 +138,22 @@ class ReprogramModule(ClassificationModule):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.label_map(self.victim.read(self.program, x))
 
+    def on_train_start(self) -> None:
+        """A run whose budget cannot pay for even its first step is refused, not completed untrained."""
+        batch_size = self.trainer.datamodule.batch_size
+        if self.global_step == 0 and not self.victim.affords(batch_size):
+            raise UserError(f"oracle.budget={self.victim.budget} cannot pay for one training step at "
+                            f"data.batch_size={batch_size}; raise oracle.budget or lower data.batch_size")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """The queries spent are state: a resumed run goes on counting against the same budget."""
+        if self.victim.queries is not None:
+            checkpoint["oracle_queries"] = self.victim.queries
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.victim.queries is not None:
+            self.victim.oracle.queries = int(checkpoint.get("oracle_queries", 0))
+
     def on_train_batch_start(self, batch: Batch, batch_idx: int) -> int | None:
         """End training, cleanly, before a step the victim's query budget cannot pay for."""
         if self.victim.affords(len(batch[0])):
