@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 REPROG_DATA_DIR ?= $(if $(wildcard ../shared/data/cifar10),$(abspath ../shared/data),$(CURDIR)/data)
 export REPROG_DATA_DIR
 
-.PHONY: install demo test test-all bench gpu-wheels gpu-data gpu-check tensorboard clean
+.PHONY: install demo test test-all docs bench gpu-wheels gpu-data gpu-check tensorboard clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ test: install
 
 test-all: install
 	$(BIN)/python -m pytest -m "slow or not slow"
+
+# The documentation site (mkdocs.yml, docs/), built strictly and offline into outputs/site; any warning fails it.
+# `python bench/render_docs.py` first re-renders the results tables from their JSON records.
+docs: install
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet -d outputs/site
 
 # channels_last vs NCHW per model; every hot loop x model, Lightning vs a plain loop (bench/results/suite.json), PGD vs
 # torchattacks; keep_freed_host_memory off and on through train.py; time-to-accuracy of the airbench-class victim and of
@@ -77,3 +82,12 @@ tensorboard: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# A one-node SLURM cluster on this machine (munge, MariaDB + slurmdbd, slurmctld, slurmd; root; docs/slurm.md), for
+# trying hydra/launcher=slurm against a real scheduler. Its own config in $(SLURM_DIR); then export SLURM_CONF as printed.
+SLURM_DIR ?= /tmp/reprog-slurm
+.PHONY: slurm-up slurm-down
+slurm-up:
+	REPROG_SLURM_DIR=$(SLURM_DIR) scripts/slurm/up.sh
+slurm-down:
+	REPROG_SLURM_DIR=$(SLURM_DIR) scripts/slurm/down.sh

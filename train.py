@@ -26,7 +26,8 @@ from reprog.host_memory import keep_freed_host_memory
 from reprog.instantiators import instantiate_group
 from reprog.resume import check_resume_checkpoint
 from reprog.run_dir_guard import refuse_finished_run
-from reprog.run_summary import RunRecord, job_overrides, plain_metrics, resume_point
+from reprog.run_summary import (RunRecord, job_overrides, plain_metrics, requeued_resume, resume_point,
+                                retire_hpc_checkpoints, slurm_fields)
 
 log = logging.getLogger("reprog")
 
@@ -35,7 +36,7 @@ def train(cfg: DictConfig) -> dict[str, float | None]:
     """Fit and test the configured task; returns the final metrics. `metrics.json` says how it went."""
     output_dir = Path(cfg.paths.output_dir)
     refuse_finished_run(output_dir, bool(cfg.get("overwrite")))
-    record = RunRecord(output_dir / "metrics.json", overrides=job_overrides())
+    record = RunRecord(output_dir / "metrics.json", overrides=job_overrides(), **slurm_fields())
     with record.tracking(describe=one_line, resume_hint=lambda: resume_point(output_dir)):
         return run(cfg, record)
 
@@ -55,6 +56,9 @@ def run(cfg: DictConfig, record: RunRecord) -> dict[str, float | None]:
         callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=instantiate_group(cfg.get("logger")))
     fit, test, ckpt_path = cfg.get("train", True), cfg.get("test"), cfg.get("ckpt_path")
+    if fit and not ckpt_path and (ckpt_path := requeued_resume(output_dir)):  # a pre-empted SLURM job, requeued
+        record.update(resumed_from=str(ckpt_path))
+        log.info("requeued by SLURM: resuming from %s", ckpt_path)
     if ckpt_path:
         check_resume_checkpoint(ckpt_path, module)
     open_data(datamodule, ["fit"] * fit + ["test"] * bool(test))
@@ -74,6 +78,10 @@ def run(cfg: DictConfig, record: RunRecord) -> dict[str, float | None]:
         record.update(exports=[str(exported), str(exported.with_suffix(".json"))], epochs=epochs, steps=steps)
         log.info("exported %s", exported)
     if test:
+        if trainer.is_global_zero and (moved := retire_hpc_checkpoints(output_dir)):  # else test() would load one
+            if "resumed_from" in record.fields:
+                record.update(resumed_from=moved.get(record.fields["resumed_from"], record.fields["resumed_from"]))
+        trainer.strategy.barrier()
         trainer.test(module, datamodule=datamodule, weights_only=True)
         metrics.update(trainer.callback_metrics)
 

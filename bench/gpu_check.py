@@ -14,6 +14,7 @@ time limit, so that one slow part cannot eat the others, and the whole stays ins
   study_banked     the same study as one program bank (hydra/launcher=bank): its wall time, plus the victim's
                    training time against the 60-second goal
   imagenet         experiment=reprogram_imagenet_mnist trainer=gpu: MNIST through ImageNet EfficientNet-Lite0, 224 px
+  imagenet_counting, imagenet_cifar10   the paper's other two tasks through the same victim, 224 px, 65 s each
   victim_compiled  the victim again with model.compile=true, when the time left allows
 
 Parts that fail or run out of time are recorded as such, with the end of their output; the rest still run.
@@ -63,6 +64,19 @@ PARTS = {
                   "trainer.limit_train_batches=1",
                   "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.val_size=100",
                   "data.batch_size=8", "data.eval_batch_size=8"]),
+    # the paper's other two tasks through the same victim: counting squares (9 x 9 grid, 36 px), CIFAR-10 (32 px)
+    "imagenet_counting": (90, ["experiment=reprogram_imagenet_counting", "trainer=gpu", "trainer.max_epochs=2",
+                               "data.batch_size=128", "++trainer.max_time=00:00:01:05"],
+                          ["experiment=reprogram_imagenet_counting", "data.canvas_size=48", "trainer.max_epochs=1",
+                           "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
+                           "trainer.limit_test_batches=1", "data.train_size=200", "data.test_size=50",
+                           "data.val_size=100", "data.batch_size=8", "data.eval_batch_size=8"]),
+    "imagenet_cifar10": (90, ["experiment=reprogram_imagenet_cifar10", "trainer=gpu", "trainer.max_epochs=2",
+                              "data.batch_size=128", "++trainer.max_time=00:00:01:05"],
+                         ["experiment=reprogram_imagenet_cifar10", "data.canvas_size=48", "trainer.max_epochs=1",
+                          "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
+                          "trainer.limit_test_batches=1", "data.val_size=100", "data.batch_size=8",
+                          "data.eval_batch_size=8", "mapping.batches=1"]),
     "victim_compiled": (120, ["experiment=victim_airbench", "trainer=gpu", "model.compile=true"], None),
 }
 
@@ -165,7 +179,7 @@ def figures(name: str, r: dict) -> str:
         reached = next((i for i, (_, a) in enumerate(r["epochs"], 1) if a >= 0.93), None)
         return (f"test acc {r['test_acc']:.2%}, {train_s} s training, best val {max(a for _, a in r['epochs']):.2%}, "
                 f"93 % val {'after epoch ' + str(reached) if reached else 'not reached'}")
-    if name in ("program", "imagenet"):
+    if name in ("program", "imagenet", "imagenet_counting", "imagenet_cifar10"):
         t = time_to(r["epochs"], 0.95)
         return f"test acc {r['test_acc']:.2%}; 95 % val {'after ' + str(t) + ' s' if t is not None else 'not reached'}"
     if name == "study":
@@ -224,7 +238,8 @@ def main() -> None:
         if study["status"] == "ok" and victim_epochs:  # the goal: victim training + the banked study
             study["with_victim_s"] = round(victim_epochs[-1][0] + study["wall_s"], 1)
     weights = data / "weights" / "efficientnet-lite0-57934424.pth"
-    check.train("imagenet", [f"model.weights={weights}"] if weights.is_file() else [], runs / "imagenet")
+    for name in ("imagenet", "imagenet_counting", "imagenet_cifar10"):
+        check.train(name, [f"model.weights={weights}"] if weights.is_file() else [], runs / name)
     if not tiny:
         check.train("victim_compiled", [], runs / "victim_compiled")
 

@@ -100,7 +100,7 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=50)  # the paper's
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    parser.add_argument("--out", default="docs/imagenet_step_cpu.json")
+    parser.add_argument("--out", default="docs/bench/imagenet_step_cpu.json")
     args = parser.parse_args()
     results = []
     for canvas in args.canvas:

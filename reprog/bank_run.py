@@ -61,6 +61,9 @@ class Plan:
 
 def images_cap(cfg: dict[str, Any] | DictConfig, max_images: int | None) -> int:
     """How many images one victim pass may take: `max_images`, or (null) the device's default."""
+    if max_images is not None and (type(max_images) is not int or max_images < 1):
+        raise UserError(f"hydra.launcher.max_images={max_images!r}: expected a whole number of images >= 1, or null "
+                        "for the device's default")
     if max_images:
         return max_images
     accelerator = str((cfg.get("trainer") or {}).get("accelerator", "auto"))

@@ -1,7 +1,8 @@
 """Turn bad input into one clear line on stderr and a non-zero exit, never a traceback wall.
 
 Set HYDRA_FULL_ERROR=1 to get the full traceback instead. In a multirun the error is re-raised so
-that Hydra marks just that job as failed and the sweep goes on. The job's `metrics.json` records the
+that Hydra marks just that job as failed and the sweep goes on; a signal (SIGINT, SIGTERM) stops the whole
+sweep with 130 or 143, as it stops a single run. The job's `metrics.json` records the
 failure or interruption itself (`reprog.run_summary.RunRecord`), so a sweep report keeps it.
 """
 
@@ -10,6 +11,7 @@ import logging
 import os
 import signal
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
@@ -18,7 +20,7 @@ from hydra.types import RunMode
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
 from reprog.errors import UserError, brief
-from reprog.run_summary import interruption
+from reprog.run_summary import interruption, resume_point
 
 log = logging.getLogger("reprog")
 
@@ -45,10 +47,10 @@ def exit_on_user_error(task: Callable[..., Any]) -> Callable[..., Any]:
             return task(*args, **kwargs)
         except BaseException as e:
             how = interruption(e)
-            if how:  # no traceback for a signal the user or the scheduler sent
-                log.error("interrupted by %s; metrics.json says so and names the checkpoint to resume from", how)
-                if multirun:
-                    raise
+            if how:  # no traceback for a signal the user or the scheduler sent; a sweep stops with its job
+                resume = resume_point(Path(HydraConfig.get().runtime.output_dir)) if HydraConfig.initialized() else None
+                log.error("interrupted by %s; %s", how, f"resume with {resume}" if resume
+                          else "no checkpoint was saved yet: run it again to start over")
                 raise SystemExit(128 + getattr(signal, how)) from None
             if not isinstance(e, Exception) or not isinstance(e, USER_ERRORS) or os.environ.get("HYDRA_FULL_ERROR") == "1":
                 raise

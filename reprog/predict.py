@@ -7,7 +7,7 @@
     python -m reprog.predict program=... victim=pretrained images=mnist   # a pretrained victim (efficientnet_lite0)
 
 Settings (key=value): program, victim, images (required); data_dir (env REPROG_DATA_DIR, default data),
-cache_dir (env REPROG_CACHE_DIR, default data/cache: where MNIST's .gz originals are extracted, so
+cache_dir (env REPROG_CACHE_DIR, default outputs/cache: where MNIST's .gz originals are extracted, so
 data_dir is only read), batch_size (512), show (20: predictions printed), precision (32-true, or bf16-mixed as
 the ImageNet experiments train and test).
 
@@ -32,24 +32,24 @@ from reprog.models.frozen import FrozenVictim, load_frozen_victim
 from reprog.program_io import LoadedProgram, load_program
 
 DEFAULTS = {"program": "???", "victim": "???", "images": "???", "data_dir": "${oc.env:REPROG_DATA_DIR,data}",
-            "cache_dir": "${oc.env:REPROG_CACHE_DIR,data/cache}", "batch_size": 512, "show": 20,
+            "cache_dir": "${oc.env:REPROG_CACHE_DIR,outputs/cache}", "batch_size": 512, "show": 20,
             "precision": "32-true"}
 PRECISIONS = ("32-true", "bf16-mixed")  # Lightning's names: fp32, or bf16 autocast
 USAGE = "usage: python -m reprog.predict program=P victim=V images=I"
 EXAMPLES = {"program": "<run>/program.safetensors", "victim": "<victim run>/victim.safetensors",
-            "images": "digits.npz or images=mnist", "data_dir": "data", "cache_dir": "data/cache"}
+            "images": "digits.npz or images=mnist", "data_dir": "data", "cache_dir": "outputs/cache"}
 
 
 def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Images as uint8 (N, C, H, W), C = 1 or 3, and labels if present; nothing is written under `data_dir`.
 
-    MNIST's .gz originals are extracted into `cache_dir` (default: env REPROG_CACHE_DIR, else data/cache).
+    MNIST's .gz originals are extracted into `cache_dir` (default: env REPROG_CACHE_DIR, else outputs/cache).
     """
     if images == "mnist":
         try:
             return PaddedMNISTDataModule(data_dir, cache_dir=cache_dir, download=False).raw_split(train=False)
-        except UserError as e:  # its hint names training's settings; name ours
-            what = str(e).rsplit("; ", 1)[0]
+        except UserError as e:  # its hint names training's settings; name ours (a corrupt file keeps its own advice)
+            what = str(e) if str(e).startswith("corrupt") else str(e).rsplit("; ", 1)[0]
             raise UserError(f"images=mnist: {what}; point data_dir= (env REPROG_DATA_DIR) at the folder that "
                             "holds MNIST/raw/") from e
     if images == "cifar10":
@@ -174,6 +174,10 @@ def main(argv: list[str]) -> None:
         x, y = read_images(cfg.images, cfg.data_dir, cfg.cache_dir)
         if len(x) == 0:
             raise UserError(f"images={cfg.images} holds no images; give at least one")
+        targets = loaded.label_map.num_targets
+        if y is not None and len(y) and (int(y.min()) < 0 or int(y.max()) >= targets):
+            raise UserError(f"images={cfg.images} has labels {int(y.min())}..{int(y.max())}, but the program has "
+                            f"{targets} classes (0..{targets - 1}); fix the labels, or save the .npz without y")
         preds = classify(loaded, victim, x, cfg.batch_size, cfg.precision)
     except UserError as e:
         raise SystemExit(f"error: {e}") from None

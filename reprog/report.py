@@ -73,6 +73,9 @@ def _job(sweep_dir: Path, job_dir: Path) -> Job:
     status, error = summary["status"], _one_line(summary.get("error") or "")
     if status == "running":
         status, error = _running(summary, job_dir)
+        if status != "running" or summary.get("host") != socket.gethostname():
+            verdict = _slurm_verdict(sweep_dir, summary)  # SIGKILLed by SLURM (memory, time): it wrote nothing
+            status, error = ("killed", verdict) if verdict else (status, error)
     elif status == "interrupted":
         error = _interrupted(summary)
     return Job(name, status, params, summary["metrics"], summary.get("wall_time_s"), error)
@@ -133,6 +136,23 @@ def _running(summary: dict[str, Any], job_dir: Path) -> tuple[str, str]:
         return "running", ""
     hint = _resume_hint(summary, job_dir)
     return "killed", f"process {pid} is gone; " + (f"resume with {hint}" if hint else NO_CHECKPOINT)
+
+
+def _slurm_verdict(sweep_dir: Path, summary: dict[str, Any]) -> str:
+    """SLURM's last word on a job it killed (over its memory, its time), from the job's stderr that submitit
+    keeps in <sweep>/.submitit/<job id>/; "" when there is none, or the job was requeued to run again."""
+    job = (summary.get("slurm") or {}).get("job_id") if isinstance(summary.get("slurm"), dict) else None
+    if not isinstance(job, str) or not job.replace("_", "").isdigit():
+        return ""
+    lines = []
+    for log in sorted((sweep_dir / ".submitit" / job).glob(f"{job}_*_log.err")):
+        try:
+            lines += [line for line in log.read_text(errors="replace").splitlines() if "slurmstepd" in line
+                      and "error:" in line and "REQUEUE" not in line and "PREEMPT" not in line]
+        except OSError:
+            continue
+    best = [line for line in lines if "memory limit (" in line] or [line for line in lines if "memory" in line] or lines
+    return "killed by SLURM: " + _one_line(best[-1].split("error:", 1)[1]) if lines else ""
 
 
 def _alive(pid: int) -> bool:

@@ -47,8 +47,36 @@ def resume_point(run_dir: Path) -> str | None:
     return f"ckpt_path={max(saved, key=lambda p: p.stat().st_mtime)}" if saved else None
 
 
-class Terminated(Exception):
-    """SIGTERM outside Lightning's loops (loading data, exporting): stop here, with the run recorded."""
+def requeued_resume(run_dir: Path) -> Path | None:
+    """The checkpoint a requeued SLURM job (pre-empted, or requeued by Lightning on its warning signal) resumes
+    from: the newest in its folder (`resume_point`). None for a first start (SLURM_RESTART_COUNT unset or 0)."""
+    if int(os.environ.get("SLURM_RESTART_COUNT") or 0) < 1:
+        return None
+    point = resume_point(run_dir)
+    return Path(point.split("=", 1)[1]) if point else None
+
+
+def retire_hpc_checkpoints(run_dir: Path) -> dict[str, str]:
+    """Move the `hpc_ckpt_*.ckpt` a requeued job resumed from into `checkpoints/`, once fitting is over: under SLURM
+    Lightning's `test(ckpt_path=None)` would load the newest one from the run folder in place of the trained
+    weights. Returns {old path: new path}."""
+    moved = {}
+    for hpc in sorted(run_dir.glob("hpc_ckpt_*.ckpt")):
+        (run_dir / "checkpoints").mkdir(exist_ok=True)
+        moved[str(hpc)] = str(hpc.replace(run_dir / "checkpoints" / hpc.name))
+    return moved
+
+
+def slurm_fields() -> dict[str, Any]:
+    """Under SLURM, the job id and how often it was requeued, for metrics.json; nothing elsewhere."""
+    job = os.environ.get("SLURM_ARRAY_JOB_ID") and f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID')}"
+    job = job or os.environ.get("SLURM_JOB_ID")
+    return {"slurm": {"job_id": job, "restarts": int(os.environ.get("SLURM_RESTART_COUNT") or 0)}} if job else {}
+
+
+class Terminated(BaseException):
+    """SIGTERM outside Lightning's loops (loading data, exporting): stop here, with the run recorded. Not an
+    `Exception`, so no handler meant for bad files or configs mistakes it for one."""
 
 
 class RunRecord:

@@ -21,14 +21,14 @@ from reprog.predict import classify, read_images
 from reprog.program_io import load_program
 
 DEFAULTS = {"programs": "???", "victims": "???", "images": "mnist", "names": None, "out": "transfer",
-            "data_dir": "${oc.env:REPROG_DATA_DIR,data}", "cache_dir": "${oc.env:REPROG_CACHE_DIR,data/cache}",
+            "data_dir": "${oc.env:REPROG_DATA_DIR,data}", "cache_dir": "${oc.env:REPROG_CACHE_DIR,outputs/cache}",
             "batch_size": 512}
 USAGE = "usage: python -m reprog.transfer programs=[P1,P2,...] victims=[V1,V2,...]"
 
 
 def transfer_matrix(programs: list[str], victims: list[str], images: torch.Tensor, labels: torch.Tensor,
                     batch_size: int = 512) -> tuple[list[list[float]], list[list[bool]]]:
-    """accuracy[i][j] of program i through victim j, and whether victim j is the one program i was made for."""
+    """`accuracy[i][j]`: program i through victim j; `own[i][j]`: whether victim j is the one program i was made for."""
     loaded = [load_program(p) for p in programs]
     frozen = [load_frozen_victim(v) for v in victims]
     accuracy = [[(classify(p, v, images, batch_size) == labels).float().mean().item() for v in frozen] for p in loaded]

@@ -173,5 +173,5 @@ def victim_file(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def own_cache_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Each test extracts into its own cache, never into a ./data/cache an earlier run left behind."""
+    """Each test extracts into its own cache, never into a ./outputs/cache an earlier run left behind."""
     monkeypatch.setenv("REPROG_CACHE_DIR", str(tmp_path / "cache"))

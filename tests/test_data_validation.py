@@ -273,8 +273,8 @@ def test_default_cache_is_in_the_working_directory_not_in_data_dir(tmp_path, mon
     dm = PaddedMNISTDataModule(str(data), download=False, val_size=5)
     dm.setup()
     assert tree(data) == before, "nothing written under data_dir"
-    assert dm.cache_dir == Path("data/cache")
-    assert {p.name for p in (work / "data" / "cache" / "MNIST" / "raw").iterdir()} == set(RAW)
+    assert dm.cache_dir == Path("outputs/cache")
+    assert {p.name for p in (work / "outputs" / "cache" / "MNIST" / "raw").iterdir()} == set(RAW)
     assert len(dm.test_set) == 20
 
 
@@ -401,3 +401,21 @@ def test_fuzzed_files_load_soundly_or_fail_with_one_line(tmp_path, monkeypatch):
             failures.append(f"gz case {case}: a damaged original not caught by its md5: {message}")
 
     assert not failures, "\n".join(failures[:20])
+
+
+def test_a_download_goes_to_the_cache_and_never_into_data_dir(tmp_path, monkeypatch):
+    data = small_mnist(tmp_path / "data", gz=True)
+    (data / "MNIST" / "raw" / "t10k-labels-idx1-ubyte.gz").unlink()  # one original missing: a download is due
+    before = {p: p.read_bytes() for p in data.rglob("*") if p.is_file()}
+    roots = []
+
+    def offline(self):
+        roots.append(Path(self.root))
+        raise RuntimeError("Error downloading t10k-labels-idx1-ubyte.gz")
+
+    monkeypatch.setattr(MNIST, "download", offline)
+    with pytest.raises(UserError) as e:
+        mnist_dm(data, tmp_path / "cache", download=True).setup()
+    assert roots == [tmp_path / "cache"], "torchvision downloads and extracts into the cache"
+    assert one_line(e).startswith(f"could not download MNIST into {tmp_path / 'cache' / 'MNIST' / 'raw'}")
+    assert {p: p.read_bytes() for p in data.rglob("*") if p.is_file()} == before

@@ -81,3 +81,65 @@ def test_a_folder_that_holds_a_finished_run_is_never_overwritten(tmp_path, cifar
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before, "nothing written"
     forced = subprocess.run([*base, "+overwrite=true"], cwd=ROOT, capture_output=True, timeout=300)
     assert forced.returncode == 0
+
+
+def sigterm_once_running(cmd: list[str], record_path, timeout: float = 120) -> subprocess.CompletedProcess:
+    """Start `cmd`, send SIGTERM as soon as its metrics.json says `running` (start-up: data and task still being
+    built), and wait for it."""
+    import signal
+    import time
+
+    process = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            if json.loads(record_path.read_text())["status"] == "running":
+                break
+        except (OSError, ValueError, KeyError):
+            pass
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(cmd, process.returncode, out, err)
+
+
+@pytest.mark.parametrize("multirun", [False, True])
+def test_sigterm_at_start_up_is_an_interruption_not_a_data_error(tmp_path, cifar_npz_dir, multirun):
+    where = ["-m", f"hydra.sweep.dir={tmp_path / 'sweep'}", "seed=0,1"] if multirun else [f"hydra.run.dir={tmp_path / 'run'}"]
+    record_path = tmp_path / ("sweep/0" if multirun else "run") / "metrics.json"
+    cmd = [sys.executable, "train.py", *where[:1], *TINY_RUN, *SHORT, f"paths.data_dir={cifar_npz_dir}", *where[1:]]
+    result = sigterm_once_running(cmd, record_path)
+    assert result.returncode == 143, result.stderr[-2000:]
+    summary = json.loads(record_path.read_text())
+    assert summary["status"] == "interrupted" and summary["signal"] == "SIGTERM", summary
+    assert "corrupt" not in result.stderr and "Error in call" not in result.stderr and "Traceback" not in result.stderr
+    if multirun:
+        assert not (tmp_path / "sweep" / "1" / "metrics.json").exists(), "the sweep stops with its job"
+
+
+def test_a_query_budget_survives_a_resume_and_a_budget_too_small_for_one_step_is_refused(tmp_path, mnist_dir,
+                                                                                           victim_file):
+    # a step at batch 8 with q=2 directions costs 8 x 3 = 24 queries; 3 steps an epoch
+    black_box = ["experiment=reprogram_mnist", f"victim.ckpt_path={victim_file}", "oracle=score", "oracle.q=2",
+                 "oracle.budget=100", "data.batch_size=8", "trainer.limit_train_batches=3",
+                 "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
+    train(compose_train(tmp_path, mnist_dir, black_box))
+    first = record(tmp_path)["metrics"]["train/queries"]
+    assert first == 72.0
+    ckpt = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    resumed = tmp_path / "resumed"
+    resumed.mkdir()
+    train(compose_train(resumed, mnist_dir, [*black_box, "trainer.max_epochs=2", f"ckpt_path={ckpt}"]))
+    assert record(resumed)["metrics"]["train/queries"] == 96.0, "72 spent before, one more step of 24, then the budget"
+    too_small = tmp_path / "too_small"
+    too_small.mkdir()
+    with pytest.raises(UserError) as info:
+        train(compose_train(too_small, mnist_dir, [*black_box, "oracle.budget=20"]))
+    assert one_line(info.value) == ("oracle.budget=20 cannot pay for one training step at data.batch_size=8; raise "
+                                    "oracle.budget or lower data.batch_size")
+
+
+def test_a_misspelt_optimizer_setting_is_one_line(tmp_path, cifar_npz_dir):
+    with pytest.raises(UserError) as info:
+        train(compose_train(tmp_path, cifar_npz_dir, [*SHORT, "+optimizer.lrr=0.1"]))
+    assert one_line(info.value).startswith("the optimizer does not take these settings (TypeError:")

@@ -38,7 +38,8 @@ def test_tiny_mode_runs_every_part_and_writes_json_and_markdown(tmp_path, wheels
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((out / "gpu_check.json").read_text())
     assert {name: part["status"] for name, part in results["parts"].items()} == {
-        "victim": "ok", "program": "ok", "suite": "ok", "study": "ok", "study_banked": "ok", "imagenet": "ok"}, results["parts"]
+        "victim": "ok", "program": "ok", "suite": "ok", "study": "ok", "study_banked": "ok", "imagenet": "ok",
+        "imagenet_counting": "ok", "imagenet_cifar10": "ok"}, results["parts"]
     assert results["wheels"]["match_constraints"]
     assert len(results["parts"]["victim"]["epochs"]) == 2 and 0 <= results["parts"]["program"]["test_acc"] <= 1
     assert results["parts"]["suite"]["results"][0]["loop"] == "program"

@@ -89,6 +89,7 @@ def test_bad_arguments_are_one_error_line(tmp_path, program_file, victim_file, d
         bad_npz(tmp_path, "yfloat", x=x, y=y.astype(np.float32)): "labels y are float32; expected integers",
         bad_npz(tmp_path, "ylen", x=x, y=y[:3]): "labels y have shape (3,) for 5 images",
         bad_npz(tmp_path, "none", x=x[:0], y=y[:0]): "holds no images; give at least one",
+        bad_npz(tmp_path, "y42", x=x, y=np.full(5, 42)): "has labels 42..42, but the program has 10 classes (0..9)",
         bad_npz(tmp_path, "nox", y=y): "cannot read images",
         "images": "argument 'images' is not key=value; usage: python -m reprog.predict",
         "colour=red": "unknown setting 'colour'; known: program, victim, images, data_dir, cache_dir",

@@ -125,13 +125,11 @@ def test_a_program_learns_through_score_queries_alone_stops_at_its_budget_and_wa
     first = tmp_path / "cold" / "run" / "program.safetensors"
     assert load_program(first).program.W.abs().sum() > 0, "the program learned and was exported"
 
-    # a warm start from that program, with a budget too small for one step, ends as the program it started from
-    metrics = train(compose_train(tmp_path / "warm", target_dir, [*black_box, f"task.init_program={first}",
-                                                                   "oracle.grid=4", "oracle.budget=100"]))
-    assert metrics.get("train/queries", 0) == 0, "not one step: the budget pays for none"
-    assert torch.equal(load_program(tmp_path / "warm" / "run" / "program.safetensors").program.W,
-                       load_program(first).program.W)
-    assert metrics["test/acc"] == json.loads((first.parent / "metrics.json").read_text())["metrics"]["test/acc"]
+    # a warm start from that program, with a budget too small for one step, is refused before it trains nothing
+    with pytest.raises(UserError, match=r"oracle.budget=100 cannot pay for one training step at data.batch_size=32"):
+        train(compose_train(tmp_path / "warm", target_dir, [*black_box, f"task.init_program={first}",
+                                                             "oracle.grid=4", "oracle.budget=100"]))
+    assert not (tmp_path / "warm" / "run" / "program.safetensors").exists()
 
 
 def test_a_program_is_refused_by_another_victim(tmp_path, mnist_dir, victim_file, capsys):

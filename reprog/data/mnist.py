@@ -3,7 +3,7 @@
 torchvision's readers supply the images. Under `data_dir/<MNIST|FashionMNIST>/raw/` they take the
 extracted IDX files, or else the original `.gz` files: those have their md5 checked against
 torchvision's table and are extracted into `cache_dir`, so the data folder is never written to (it may
-be shared or read-only). With neither, `download=True` fetches them into `data_dir`. Every IDX file's
+be shared or read-only). With neither, `download=True` fetches them into `cache_dir` too. Every IDX file's
 header is checked against its size before torchvision reads it, so a truncated or mangled file gets one
 line naming it; a bad file in the cache (ours) is extracted again from the `.gz` originals.
 """
@@ -53,9 +53,9 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
     def __init__(self, data_dir: str = "data", cache_dir: str | None = None, download: bool = True, **kwargs) -> None:
         super().__init__(**kwargs)
         self.data_dir = Path(data_dir)
-        # as conf/paths' cache_dir (env REPROG_CACHE_DIR, else data/cache under the working directory): never
+        # as conf/paths' cache_dir (env REPROG_CACHE_DIR, else outputs/cache under the working directory): never
         # inside data_dir, which may be shared and read-only
-        self.cache_dir = Path(cache_dir or os.environ.get("REPROG_CACHE_DIR") or "data/cache")
+        self.cache_dir = Path(cache_dir or os.environ.get("REPROG_CACHE_DIR") or "outputs/cache")
         self.download = download
         self._origin = (self.raw(self.data_dir), "")  # the folder the splits came from and the files' suffix
 
@@ -124,16 +124,18 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
                             "replace it with the original")
 
     def _fetch(self) -> Path:
-        """Download into data_dir with torchvision (which checks the md5s), then check what it extracted."""
+        """Download into the cache with torchvision (which checks the md5s), then check what it extracted; data_dir
+        is only read, even when it holds some of the files."""
         try:
-            self.dataset_class(self.data_dir, train=True, download=True)
+            self.dataset_class(self.cache_dir, train=True, download=True)
         except Exception as e:
-            raise UserError(f"could not download {self.name} into {self.raw(self.data_dir)} ({brief(e)}); "
-                            "put the four original .gz files there, or check the network") from e
-        if problem := idx_problem(self.raw(self.data_dir)):
+            raise UserError(f"could not download {self.name} into {self.raw(self.cache_dir)} ({brief(e)}); "
+                            f"put the four original .gz files in {self.raw(self.data_dir)}, or check the network") from e
+        if problem := idx_problem(self.raw(self.cache_dir)):
             path, what = problem
             raise UserError(f"corrupt {path} after downloading it: {what}; delete it and run again")
-        return self.data_dir
+        self._origin = (self.raw(self.cache_dir), "")
+        return self.cache_dir
 
     def prepare_data(self) -> None:
         self._root()

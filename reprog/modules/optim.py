@@ -7,6 +7,8 @@ from typing import Any
 import pytorch_lightning as pl
 import torch
 
+from reprog.errors import UserError, brief
+
 
 def configure_optimizers(
     trainer: pl.Trainer,
@@ -19,7 +21,11 @@ def configure_optimizers(
     A parameter group may carry `lr_scale`: its lr is multiplied and its weight_decay divided by it, so
     the decay per step (lr x weight_decay) stays that of the configured optimizer.
     """
-    opt = optimizer(params=params)
+    try:
+        opt = optimizer(params=params)
+    except TypeError as e:  # a misspelt or foreign setting, e.g. +optimizer.lrr=0.1
+        raise UserError(f"the optimizer does not take these settings ({brief(e)}); check the optimizer.* overrides "
+                        "against conf/optimizer/") from e
     for group in (g for g in opt.param_groups if "lr_scale" in g):
         scale = group.pop("lr_scale")
         group["lr"] *= scale

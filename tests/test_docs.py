@@ -1,0 +1,146 @@
+"""The documentation stays true: its tables are what their records render now, and every `python train.py` command
+in README.md and docs/ composes (Hydra's compose API, nothing is run)."""
+
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import CONF, ROOT, bench_script
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+
+PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
+DUMMY = "outputs/docs_check/dummy"
+FENCE = re.compile(r"^```[^\n]*\n(.*?)^```", re.S | re.M)
+INLINE = re.compile(r"`([^`\n]*python train\.py[^`\n]*)`")
+ASSIGN = re.compile(r"""(?:^|;)\s*([A-Z][A-Z0-9_]*)=("[^"]*"|'[^']*'|[^\s;]*)""")
+
+
+def shell_lines(block: str) -> list[str]:
+    """A code block's lines with `\\`-continuations joined and comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", block)
+    return [re.sub(r"(^|\s)#.*$", "", line) for line in joined.splitlines()]
+
+
+def extract(page: Path) -> list[tuple[str, str]]:
+    """(where, command) for every `python train.py` command on a page, shell variables of its blocks expanded."""
+    text = page.read_text()
+    found: list[tuple[str, str]] = []
+    env: dict[str, str] = {}
+    spans: list[tuple[int, str]] = []
+    for m in FENCE.finditer(text):
+        spans += [(m.start(), line) for line in shell_lines(m.group(1))]
+    outside = FENCE.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+    for m in INLINE.finditer(outside):
+        spans.append((m.start(), m.group(1)))
+    for m in re.finditer(r'`(C|V|BB|R)=("[^"`]*"|[^`\s]*)`', outside):  # variables set in prose (`C="..."`)
+        spans.append((m.start(), m.group(0).strip("`")))
+    for pos, line in sorted(spans, key=lambda s: s[0]):
+        line = re.sub(r"<[^<>]*>", "dummy", line)  # placeholders: <run>, <victim run>
+        for name, value in ASSIGN.findall(line.split("python", 1)[0]):
+            env[name] = value.strip("\"'")
+        for cmd in re.findall(r"python train\.py([^;|&]*)", line):
+            cmd = re.sub(r"\$\{?([A-Z][A-Z0-9_]*)\}?", lambda v: env.get(v.group(1), DUMMY), cmd)
+            found.append((f"{page.relative_to(ROOT)}:{text.count(chr(10), 0, pos) + 1}", cmd.strip()))
+    return found
+
+
+def first_of_sweep(value: str) -> str:
+    """`28,20,14` -> `28`; `range(6,29,2)` -> `6`; lists, dicts and quoted commas are one value."""
+    if m := re.fullmatch(r"range\((-?\d+).*\)", value):
+        return m.group(1)
+    depth = 0
+    for i, ch in enumerate(value):
+        depth += ch in "[{(" and 1 or (-1 if ch in "]})" else 0)
+        if ch == "," and depth == 0:
+            return value[:i]
+    return value
+
+
+def overrides(command: str) -> tuple[list[str], bool]:
+    text = re.sub(r"<[^<>]*>", "dummy", command)
+    tokens = [t for t in shlex.split(text) if t not in ("...", "…")]
+    multirun = "-m" in tokens or "--multirun" in tokens
+    out = []
+    for t in tokens:
+        if t.startswith("-"):
+            continue  # -m, --cfg job, ...
+        if "=" not in t and not t.startswith("~"):
+            continue  # `--cfg job`'s job
+        key, _, value = t.partition("=")
+        value = "dummy" if value in ("...", "…") else value
+        out.append(f"{key}={first_of_sweep(value) if multirun else value}" if "=" in t else t)
+    return out, multirun
+
+
+COMMANDS = sorted({c for page in PAGES if page.exists() for c in extract(page)})
+
+
+def test_commands_are_found():
+    assert len(COMMANDS) > 50
+    assert any("experiment=reprogram_mnist_scale" in c for _, c in COMMANDS)
+
+
+@pytest.fixture(scope="module")
+def hydra_once():
+    """conftest.compose_plain's Hydra, initialized once for all the commands (composing is then ~10 ms each)."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        yield
+    GlobalHydra.instance().clear()
+
+
+@pytest.mark.parametrize("command", [c for _, c in COMMANDS], ids=[w for w, _ in COMMANDS])
+def test_command_composes(command, hydra_once):
+    args, _ = overrides(command)
+    try:
+        compose("train.yaml", overrides=args)
+    except Exception as e:  # noqa: BLE001 - the message is the point
+        pytest.fail(f"`python train.py {command}` does not compose ({args}): {type(e).__name__}: {e}")
+
+
+def test_sweep_values_split():
+    assert overrides("-m data.digit_size=28,20 seed=range(0,3) task.eps_255='[1,2]' x={a:1,b:2}")[0] == [
+        "data.digit_size=28", "seed=0", "task.eps_255=[1,2]", "x={a:1,b:2}"]
+    assert overrides("victim.ckpt_path=<victim run>/victim.safetensors ...")[0] == [
+        "victim.ckpt_path=dummy/victim.safetensors"]
+
+
+def test_tables_match_their_records():
+    render_docs = bench_script("render_docs")
+    stale = [str(p.relative_to(ROOT)) for p in render_docs.stale()]
+    assert not stale, f"tables out of date in {stale}: run python bench/render_docs.py"
+
+
+def test_every_table_names_a_known_record():
+    render_docs = bench_script("render_docs")
+    markers = [(p, m.group("path")) for p in PAGES if p.exists() for m in render_docs.MARKER.finditer(p.read_text())]
+    assert len(markers) >= 15
+    for page, path in markers:
+        assert path in render_docs.RECORDS and (ROOT / path).exists(), f"{page}: {path}"
+
+
+def nav_pages(node) -> list[str]:
+    if isinstance(node, str):
+        return [node]
+    if isinstance(node, dict):
+        return [p for v in node.values() for p in nav_pages(v)]
+    return [p for v in node for p in nav_pages(v)]
+
+
+def test_nav_pages_exist():
+    config = yaml.safe_load((ROOT / "mkdocs.yml").read_text().replace("!!python/name:", ""))
+    pages = [p for p in nav_pages(config["nav"]) if not p.startswith("http")]
+    missing = [p for p in pages if not (ROOT / "docs" / p).exists()]
+    assert not missing
+    assert {"imagenet.md", "slurm.md"} <= set(pages)
+
+
+def test_readme_is_short_and_keeps_the_imagenet_row():
+    lines = (ROOT / "README.md").read_text().splitlines()
+    assert len(lines) <= 250
+    assert lines.count("<!-- imagenet-headline -->") == 1
+    for picture in re.findall(r"\]\((docs/[^)]+\.png)\)", "\n".join(lines)):
+        assert (ROOT / picture).exists(), picture
