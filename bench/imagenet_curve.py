@@ -47,7 +47,12 @@ def row(name: str, run: Path) -> dict:
             "victim_weights": cfg["victim"]["model"].get("weights") if not cfg["victim"].get("random_init") else None,
             "precision": cfg["trainer"]["precision"], "epochs": record.get("epochs"), "steps": record.get("steps"),
             "images_seen": images, "train_s": train_s, "images_per_s": round(images / train_s, 1) if train_s else None,
-            "test_acc": metrics.get("test/acc"), "val_acc_best": metrics.get("val/acc_best"), "curve": curve}
+            "test_acc": metrics.get("test/acc"), "val_acc_best": metrics.get("val/acc_best"), "curve": curve,
+            "reads": program.get("reads") if (program := read_json(run / "program.json")) else None}
+
+
+def read_json(path: Path) -> dict | None:
+    return json.loads(path.read_text()) if path.is_file() else None
 
 
 def main() -> None:

@@ -187,7 +187,12 @@ def imagenet_step(r: dict, variant: str | None) -> str:
 
 
 def imagenet_protocol(r: dict, variant: str | None) -> str:
-    """The paper's protocol through the ImageNet victim, a row a run (bench/imagenet_curve.py's record)."""
+    """The paper's protocol through the ImageNet victim, a row a run (bench/imagenet_curve.py's record); `reads`:
+    which ImageNet classes each target class reads, by name."""
+    if variant == "reads":
+        return table(["row", "target class → the ImageNet class(es) it reads"],
+                     [[x["name"], "; ".join(f"{t['target']} → {', '.join(t['names'])}" for t in x["reads"])]
+                      for x in r["rows"] if x.get("reads")])
     rows = [[x["name"], f"{x['canvas']} px", f"{x['image_size']} px", x["program"], x["mapping"],
              "pretrained" if x["victim_weights"] else "**untrained**", num(x["images_seen"]),
              num(x["train_s"]), x["images_per_s"], f"**{pct(x['test_acc'])}**",

@@ -110,6 +110,8 @@ def alone_because(cfg: dict[str, Any]) -> str | None:
         return "not a reprogramming job"
     if task.get("oracle"):
         return "a black-box job (its victim answers through an oracle, one program at a time)"
+    if (task.get("transform") or {}).get("kind", "none") != "none":
+        return "it trains through a transform (EOT), which a bank does not apply"
     if cfg.get("ckpt_path") or not cfg.get("train", True):
         return "it resumes a checkpoint or does not train"
     if str(trainer.get("devices")) not in ("1", "auto") or trainer.get("strategy") not in (None, "auto"):

@@ -108,6 +108,12 @@ RULES: dict[str, Domain] = {
     "task.fit_size": INT_1,
     "task.masking_gap": FRACTION,
     "task.attacks.*.momentum": NON_NEGATIVE,
+    "*eot_samples": Domain(int, 1, nullable=True),  # draws of the transform averaged per gradient (null: no EOT)
+    "task.eval_draws": INT_1,
+    "task.attacks.*.size": Domain(float, 0, 100, open_low=True),  # a patch's share of the image area, in percent
+    "task.attacks.*.degrees": NON_NEGATIVE,
+    "transform.degrees": NON_NEGATIVE, "transform.translate": FRACTION, "transform.brightness": NON_NEGATIVE,
+    "transform.blur": NON_NEGATIVE, "transform.noise": NON_NEGATIVE,
     "*.lam_period": Domain(int, 1, nullable=True), "*.reservoir": Domain(int, 1, nullable=True),
     "*.reservoir_after": INT_0, "*.probe_size": INT_0,
     "model.whiten_eps": POSITIVE,

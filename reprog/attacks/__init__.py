@@ -11,14 +11,17 @@ from reprog.attacks.attack import Attack
 from reprog.attacks.auto_attack import AutoAttack
 from reprog.attacks.fgsm import FGSM
 from reprog.attacks.iterative_targeted import IterativeTargeted
+from reprog.attacks.patch import Patch, load_patch
 from reprog.attacks.oracle import LabelOracle, QueryBudgetExceeded
 from reprog.attacks.pgd import PGD
 from reprog.attacks.substitute import SubstituteAttack
 from reprog.attacks.universal import Universal
 from reprog.errors import UserError
+from reprog.transforms import Transform
 
 ATTACKS: dict[str, type[Attack]] = {"fgsm": FGSM, "pgd": PGD, "iterative_targeted": IterativeTargeted,
-                                    "universal": Universal, "substitute": SubstituteAttack, "autoattack": AutoAttack}
+                                    "universal": Universal, "substitute": SubstituteAttack, "autoattack": AutoAttack,
+                                    "patch": Patch}
 
 
 def pixel_units(settings: dict[str, Any]) -> dict[str, Any]:
@@ -27,12 +30,18 @@ def pixel_units(settings: dict[str, Any]) -> dict[str, Any]:
             for k, v in settings.items()}
 
 
-def build_attack(kind: str, model: nn.Module, **settings: Any) -> Attack:
-    """An attack by name; settings may use 1/255 units (`eps_255`, `alpha_255`)."""
+def build_attack(kind: str, model: nn.Module, transform: Transform | None = None, **settings: Any) -> Attack:
+    """An attack by name; settings may use 1/255 units (`eps_255`, `alpha_255`). `transform` is the world its
+    examples are judged in: every attack holds it, and a gradient attack with `eot_samples` averages over it."""
     if kind not in ATTACKS:
         raise UserError(f"unknown attack kind {kind!r}; choose one of {sorted(ATTACKS)}")
-    return ATTACKS[kind](model, **pixel_units(settings))
+    if "eot_samples" in settings and kind in ("universal", "substitute", "autoattack"):
+        raise UserError(f"attack kind {kind} takes no eot_samples; EOT is for fgsm, pgd, iterative_targeted and "
+                        "patch")
+    attack = ATTACKS[kind](model, **pixel_units(settings))
+    attack.transform = transform
+    return attack
 
 
-__all__ = ["ATTACKS", "FGSM", "PGD", "Attack", "AutoAttack", "IterativeTargeted", "LabelOracle", "QueryBudgetExceeded",
-           "SubstituteAttack", "Universal", "build_attack", "pixel_units"]
+__all__ = ["ATTACKS", "FGSM", "PGD", "Attack", "AutoAttack", "IterativeTargeted", "LabelOracle", "Patch", "QueryBudgetExceeded",
+           "SubstituteAttack", "Universal", "build_attack", "load_patch", "pixel_units"]

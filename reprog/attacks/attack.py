@@ -12,7 +12,12 @@ Every attack has the same small interface, so an evaluator treats them all alike
   writes it out and plots it;
 - `stats()`: per-image figures of the last call beyond success and size (`stat_names` lists them), e.g. the
   steps an iterative attack took, or which images survive each stage of AutoAttack;
-- `save(path)`: what `fit` learned, as a file others can use (the substitute: a victim file), if anything.
+- `save(path)`: what `fit` learned, as a file others can use (the substitute: a victim file), if anything;
+- `picture()`: what `fit` learned, as an image to look at (a patch), if anything.
+
+EOT (Athalye et al. 2018): an attack given a `transform` (the world its examples must survive, `reprog.transforms`)
+and `eot_samples=n` takes every gradient in `input_grad` as the mean over n random draws of that transform, so
+every gradient attack gets EOT from the base class. Without `eot_samples` the transform is not sampled.
 """
 
 from collections.abc import Iterator
@@ -24,6 +29,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from reprog.attacks.targets import pick_targets
+from reprog.errors import UserError
+from reprog.transforms import Transform
 
 
 @contextmanager
@@ -44,9 +51,16 @@ class Attack:
     fit_on: str | None = None  # "train" or "val": the split `fit` learns from
     fit_size = 0  # images `fit` takes; 0: the evaluator's default (task.fit_size)
     stat_names: tuple[str, ...] = ()  # the keys of `stats()`
+    bounded = True  # works inside an eps-ball, so the evaluator runs it once per eps (a patch is not: once)
 
-    def __init__(self, model: nn.Module, target: int | str | None = None, seed: int | None = None) -> None:
+    def __init__(self, model: nn.Module, target: int | str | None = None, seed: int | None = None,
+                 eot_samples: int | None = None, transform: Transform | None = None) -> None:
+        if eot_samples is not None and (isinstance(eot_samples, bool) or not isinstance(eot_samples, int)
+                                        or eot_samples < 1):
+            raise UserError(f"eot_samples={eot_samples!r}: expected a whole number >= 1 (draws of the transform "
+                            "averaged per gradient), or null for no EOT")
         self.model, self.target = model, target
+        self.eot_samples, self.transform = eot_samples, transform
         self.last_goal: torch.Tensor | None = None
         self.curve: list[dict[str, float]] = []
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
@@ -73,6 +87,10 @@ class Attack:
         """Write what `fit` learned to `path` (+ a suffix of the attack's choosing); None: nothing to keep."""
         return None
 
+    def picture(self) -> torch.Tensor | None:
+        """What `fit` learned as a (C, H, W) image in [0, 1] to show (a patch); None: nothing to show."""
+        return None
+
     def goal(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The labels to move away from (untargeted) or towards (targeted)."""
         if not self.targeted:
@@ -90,15 +108,26 @@ class Attack:
         pred = logits.argmax(1)
         return pred == goal if self.targeted else pred != goal
 
+    @property
+    def eot(self) -> bool:
+        return bool(self.eot_samples) and self.transform is not None
+
     def input_grad(self, x: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gradient of the summed loss w.r.t. the input, and the logits it was taken at."""
+        """Gradient of the summed loss w.r.t. the input, and the logits it was taken at; under EOT both are means
+        over `eot_samples` draws of the transform (one batch of n copies, drawn from the attack's generator)."""
         x = x.detach().requires_grad_(True)
-        logits = self.model(x)
-        (grad,) = torch.autograd.grad(self.loss(logits, goal).sum(), x)
-        return grad, logits.detach()
+        if not self.eot:
+            logits = self.model(x)
+            (grad,) = torch.autograd.grad(self.loss(logits, goal).sum(), x)
+            return grad, logits.detach()
+        n = self.eot_samples
+        logits = self.model(self.transform(x.repeat(n, *[1] * (x.dim() - 1)), self.generator))
+        (grad,) = torch.autograd.grad(self.loss(logits, goal.repeat(n)).sum() / n, x)
+        return grad, logits.detach().view(n, len(x), -1).mean(0)
 
     def perturb(self, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
         raise NotImplementedError
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(target={self.target})"
+        eot = f", eot_samples={self.eot_samples}" if self.eot_samples else ""
+        return f"{type(self).__name__}(target={self.target}{eot})"

@@ -4,14 +4,15 @@ import torch
 from torch import nn
 
 from reprog.attacks.attack import Attack
+from reprog.transforms import Transform
 
 
 class FGSM(Attack):
     name = "fgsm"
 
     def __init__(self, model: nn.Module, eps: float = 8 / 255, target: int | str | None = None,
-                 seed: int | None = None) -> None:
-        super().__init__(model, target, seed)
+                 seed: int | None = None, eot_samples: int | None = None, transform: Transform | None = None) -> None:
+        super().__init__(model, target, seed, eot_samples, transform)
         self.eps = eps
 
     def perturb(self, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:

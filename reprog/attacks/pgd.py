@@ -5,11 +5,11 @@ the eps-ball and [0, 1]), so with `random_start=False` both give the same exampl
 """
 
 import torch
-
-from reprog.errors import UserError
 from torch import nn
 
 from reprog.attacks.attack import Attack
+from reprog.errors import UserError
+from reprog.transforms import Transform
 
 NORMS = ("Linf", "L2")
 
@@ -24,10 +24,11 @@ class PGD(Attack):
 
     def __init__(self, model: nn.Module, eps: float = 8 / 255, alpha: float = 2 / 255, steps: int = 10,
                  norm: str = "Linf", random_start: bool = True, restarts: int = 1, early_stop: bool = False,
-                 momentum: float = 0.0, target: int | str | None = None, seed: int | None = None) -> None:
+                 momentum: float = 0.0, target: int | str | None = None, seed: int | None = None,
+                 eot_samples: int | None = None, transform: Transform | None = None) -> None:
         """`momentum` > 0 accumulates L1-normalised gradients (MI-FGSM, Dong et al. 2018: `momentum=1.0,
-        random_start=false`), which transfer better from a substitute."""
-        super().__init__(model, target, seed)
+        random_start=false`), which transfer better from a substitute. `eot_samples`: EOT over `transform`."""
+        super().__init__(model, target, seed, eot_samples, transform)
         if norm not in NORMS:
             raise UserError(f"unknown norm {norm!r}; use one of {NORMS}")
         self.eps, self.alpha, self.steps, self.norm, self.momentum = eps, alpha, steps, norm, momentum

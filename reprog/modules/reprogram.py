@@ -5,6 +5,9 @@ The placement comes from the data module, so the program's mask and the digits a
 `init_program` starts from a saved program (a warm start). With an `oracle`, f is reached only through its answers
 (`BlackBoxVictim`): the program learns from zeroth-order gradient estimates, and training ends cleanly before a
 step the query budget cannot pay for.
+With a `transform` (transform=affine | photo | print), the victim reads `transform(program(x))`: every training step
+sees fresh draws (EOT), validation and test see the same seeded draws every epoch and run, so val/acc and test/acc
+are accuracies under the transform; test/acc_untransformed is the same program read directly.
 """
 
 import itertools
@@ -17,6 +20,7 @@ from typing import Any
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import nn
+from torchmetrics import MeanMetric
 
 from reprog.data.target_images import RESIZE
 from reprog.errors import UserError
@@ -29,6 +33,7 @@ from reprog.modules.classification import Batch, ClassificationModule
 from reprog.placement import Placement
 from reprog.program import AdversarialProgram, build_program
 from reprog.program_io import load_program, save_program
+from reprog.transforms import Transformed, build_transform
 
 log = logging.getLogger("reprog")
 
@@ -79,6 +84,7 @@ class ReprogramModule(ClassificationModule):
         oracle: dict[str, Any] | None = None,
         init_program: str | None = None,
         program_seed: int | None = None,
+        transform: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(num_classes, optimizer, scheduler)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
@@ -95,6 +101,8 @@ class ReprogramModule(ClassificationModule):
         self.label_map: LabelMap | None = None
         self.image_samples = image_samples
         self._samples: Batch | None = None
+        self.transform = build_transform(**(transform or {}))  # between program and victim; None: nothing
+        self.test_acc_untransformed = MeanMetric()
 
     # -- wiring ---------------------------------------------------------------------------------
     def setup(self, stage: str) -> None:
@@ -109,6 +117,8 @@ class ReprogramModule(ClassificationModule):
         self.program, self.label_map = build_reprogrammer(
             placement, datamodule.channels, self.victim.num_classes, self.hparams.num_classes, self.program_cfg,
             self.mapping_cfg, self.hparams.init_program, self.hparams.program_seed)
+        # what the victim reads; kept out of the module tree, so the program's weights are saved once
+        self.__dict__["reader"] = (self.program if self.transform is None else Transformed(self.program, self.transform))
 
     def on_train_epoch_start(self) -> None:
         """Fit a label map that learns from data where it says: before training ("once"), or every epoch."""
@@ -124,7 +134,7 @@ class ReprogramModule(ClassificationModule):
             if i == batches:
                 break
             x, y = dm.preprocess([t.to(self.device) for t in batch], train=False)
-            stats = self.label_map.statistics(self.victim.read(self.program, x), y)
+            stats = self.label_map.statistics(self.victim.read(self.reader, x), y)
             total = stats if total is None else total + stats
         total = self.trainer.strategy.reduce(total, reduce_op="sum")  # the same map on every rank
         self.label_map.fit(total)
@@ -136,7 +146,23 @@ class ReprogramModule(ClassificationModule):
         return self.lam * self.program.regularizer() if self.lam else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.label_map(self.victim.read(self.program, x))
+        return self.label_map(self.victim.read(self.reader, x))
+
+    def on_validation_epoch_start(self) -> None:
+        if self.transform is not None:
+            self.reader.restart_draws()  # the same draws every epoch, and in every run
+
+    def on_test_epoch_start(self) -> None:
+        self.on_validation_epoch_start()
+
+    def test_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
+        logits = super().test_step(batch, batch_idx)
+        if self.transform is not None:  # the same program with nothing in between, for comparison
+            x, y = batch
+            plain = self.label_map(self.victim.read(self.program, x))
+            self.test_acc_untransformed.update((plain.argmax(1) == y).float())
+            self.log("test/acc_untransformed", self.test_acc_untransformed, on_epoch=True)
+        return logits
 
     def on_train_start(self) -> None:
         """A run whose budget cannot pay for even its first step is refused, not completed untrained."""
@@ -202,7 +228,7 @@ class ReprogramModule(ClassificationModule):
             log.info("target %s reads victim classes %s", row["target"], ", ".join(row["names"]))
         return save_program(Path(directory) / "program.safetensors", self.program, self.label_map,
                             {"sha256": self.victim.sha256, "model": self.victim.spec}, target={"resize": RESIZE},
-                            reads=reads)
+                            reads=reads, transform=None if self.transform is None else self.transform.config())
 
     def label_map_reads(self, top: int = 3) -> list[dict[str, Any]]:
         """Which victim classes, by name, each target class reads (an index map's own; the top 3 of weighted maps)."""
