@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 REPROG_DATA_DIR ?= $(if $(wildcard ../shared/data/cifar10),$(abspath ../shared/data),$(CURDIR)/data)
 export REPROG_DATA_DIR
 
-.PHONY: install demo test test-all docs bench gpu-wheels gpu-data gpu-check tensorboard clean
+.PHONY: install demo lint test test-all docs bench gpu-wheels gpu-data gpu-check tensorboard clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,11 @@ demo: install
 	@echo "  $(BIN)/python train.py experiment=reprogram_mnist_scale trainer.max_epochs=2 victim.ckpt_path=$(DEMO)/victim/victim.safetensors"
 	@echo "The paper's masked program (P = tanh(W) * M around a 14-px digit) through the same victim:"
 	@echo "  $(BIN)/python train.py experiment=reprogram_mnist trainer.max_epochs=2 victim.ckpt_path=$(DEMO)/victim/victim.safetensors"
+
+# ruff's lint rules and its formatter (pyproject.toml, [tool.ruff]); `$(BIN)/ruff format .` fixes the format
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 test: install
 	$(BIN)/python -m pytest

@@ -19,15 +19,22 @@ from pytorch_lightning.callbacks import ProgressBar
 
 from reprog.cli import exit_on_user_error, one_line
 from reprog.config_schema import check_config
-from reprog.errors import Diverged, UserError
 from reprog.ddp import ddp_job_scope
-from reprog.hparams_view import log_hparams
+from reprog.errors import Diverged, UserError
 from reprog.host_memory import keep_freed_host_memory
+from reprog.hparams_view import log_hparams
 from reprog.instantiators import instantiate_group
 from reprog.resume import check_resume_checkpoint
 from reprog.run_dir_guard import refuse_finished_run
-from reprog.run_summary import (RunRecord, job_overrides, plain_metrics, requeued_resume, resume_point,
-                                retire_hpc_checkpoints, slurm_fields)
+from reprog.run_summary import (
+    RunRecord,
+    job_overrides,
+    plain_metrics,
+    requeued_resume,
+    resume_point,
+    retire_hpc_checkpoints,
+    slurm_fields,
+)
 
 log = logging.getLogger("reprog")
 
@@ -88,8 +95,14 @@ def run(cfg: DictConfig, record: RunRecord) -> dict[str, float | None]:
     metrics = plain_metrics(metrics)
     hparams = {"seed": cfg.get("seed"), **dict(o.split("=", 1) for o in job_overrides() if "=" in o)}
     log_hparams(trainer.loggers, hparams, metrics)  # TensorBoard's HParams view: this job's settings and results
-    summary = record.update(status="completed", metrics=metrics, epochs=epochs, steps=steps,
-                            wall_time_s=round(time.perf_counter() - start, 2), world_size=trainer.world_size)
+    summary = record.update(
+        status="completed",
+        metrics=metrics,
+        epochs=epochs,
+        steps=steps,
+        wall_time_s=round(time.perf_counter() - start, 2),
+        world_size=trainer.world_size,
+    )
     if trainer.is_global_zero:
         log.info("results in %s", summary)
     return metrics
@@ -106,25 +119,32 @@ def open_data(datamodule: pl.LightningDataModule, stages: list[str]) -> None:
 def check_trains_something(cfg: DictConfig, datamodule: pl.LightningDataModule) -> None:
     """Refuse, before fitting, a run that would take no optimizer step and so export an untrained result."""
     if cfg.trainer.get("limit_train_batches") == 0:
-        raise UserError("trainer.limit_train_batches=0 trains on no batch; give a number of batches >= 1 or a "
-                        "fraction > 0, or train=false to only test")
+        raise UserError(
+            "trainer.limit_train_batches=0 trains on no batch; give a number of batches >= 1 or a "
+            "fraction > 0, or train=false to only test"
+        )
     batches = getattr(datamodule, "train_batches", None)
     if batches is not None and batches() == 0:
-        raise UserError(f"data.batch_size={datamodule.batch_size} is larger than the {len(datamodule.train_set)} "
-                        "training images, so an epoch takes no step (the last partial batch is dropped); lower "
-                        "data.batch_size")
+        raise UserError(
+            f"data.batch_size={datamodule.batch_size} is larger than the {len(datamodule.train_set)} "
+            "training images, so an epoch takes no step (the last partial batch is dropped); lower "
+            "data.batch_size"
+        )
 
 
 def check_finite(module: pl.LightningModule, steps: int) -> None:
     """Refuse to export or test weights that hold NaN or inf (a last step that diverged, a metric that did)."""
     bad = [name for name, p in module.named_parameters() if p.requires_grad and not torch.isfinite(p).all()]
     if bad:
-        raise Diverged(f"after {steps} steps the trained weights hold NaN or inf ({', '.join(bad[:3])}): the run "
-                       "diverged; lower the learning rate (optimizer.lr)")
+        raise Diverged(
+            f"after {steps} steps the trained weights hold NaN or inf ({', '.join(bad[:3])}): the run "
+            "diverged; lower the learning rate (optimizer.lr)"
+        )
 
 
 def restore_best(trainer: pl.Trainer, module: pl.LightningModule) -> None:
-    """The best checkpoint's weights back into the module (the last ones when none was kept): what is exported and tested."""
+    """The best checkpoint's weights back into the module (the last ones when none was kept): what is exported and
+    tested."""
     best = getattr(trainer.checkpoint_callback, "best_model_path", "") if not trainer.fast_dev_run else ""
     if best:
         module.load_state_dict(torch.load(best, map_location=module.device, weights_only=True)["state_dict"])

@@ -75,12 +75,17 @@ def on_cpu() -> Iterator[Callable[..., torch.nn.Module]]:
         self.images = self.images.float()
 
     def cpu_net(*args, **kwargs):
-        with mock.patch.object(torch.nn.Module, "half", lambda m: m), \
-             mock.patch.object(torch.nn.Module, "cuda", lambda m, *a, **k: m):
+        with (
+            mock.patch.object(torch.nn.Module, "half", lambda m: m),
+            mock.patch.object(torch.nn.Module, "cuda", lambda m, *a, **k: m),
+        ):
             return make_net(*args, **kwargs)
 
-    with mock.patch.object(torch.cuda, "Event", WallClockEvent), mock.patch.object(torch.cuda, "synchronize"), \
-         mock.patch.object(CifarLoader, "__init__", cpu_loader):
+    with (
+        mock.patch.object(torch.cuda, "Event", WallClockEvent),
+        mock.patch.object(torch.cuda, "synchronize"),
+        mock.patch.object(CifarLoader, "__init__", cpu_loader),
+    ):
         yield cpu_net
 
 
@@ -120,9 +125,16 @@ def train_reference(device: str, epochs: float) -> tuple[torch.nn.Module, dict]:
 
 
 def train_ours(run_dir: Path, extra: list[str]) -> dict:
-    cmd = [sys.executable, "train.py", "experiment=victim_airbench", "data.val_size=0",  # airbench's protocol
-           "callbacks.model_checkpoint.monitor=null", "trainer.enable_progress_bar=false", *extra,
-           f"hydra.run.dir={run_dir}"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        "experiment=victim_airbench",
+        "data.val_size=0",  # airbench's protocol
+        "callbacks.model_checkpoint.monitor=null",
+        "trainer.enable_progress_bar=false",
+        *extra,
+        f"hydra.run.dir={run_dir}",
+    ]
     print("$", " ".join(cmd[1:]), flush=True)
     subprocess.run(cmd, cwd=ROOT, check=True)
     return summary_of_ours(run_dir)
@@ -130,13 +142,18 @@ def train_ours(run_dir: Path, extra: list[str]) -> dict:
 
 def summary_of_ours(run_dir: Path) -> dict:
     metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {"command": "python train.py " + " ".join(metrics["overrides"]), "run": str(run_dir),
-            "train_s": metrics["metrics"]["time/train_s"], "test_acc": metrics["metrics"]["test/acc"]}
+    return {
+        "command": "python train.py " + " ".join(metrics["overrides"]),
+        "run": str(run_dir),
+        "train_s": metrics["metrics"]["time/train_s"],
+        "test_acc": metrics["metrics"]["test/acc"],
+    }
 
 
 @torch.no_grad()
-def lossless_check(model: torch.nn.Module, inputs: Callable[[torch.Tensor], torch.Tensor], data_dir: Path,
-                   device: str) -> dict:
+def lossless_check(
+    model: torch.nn.Module, inputs: Callable[[torch.Tensor], torch.Tensor], data_dir: Path, device: str
+) -> dict:
     """TTA accuracy on the lossless test images and on the JPEG copies of the same images.
 
     `inputs` maps [0, 1] pixels to what the model takes (airbench normalizes outside its net; ours inside).
@@ -185,8 +202,12 @@ def main() -> None:
         c = r["lossless_check"]
         print(f"| {label} | {r['train_s']:.1f} | {r['test_acc']:.2%} | {c['lossless']:.2%} | {c['jpeg']:.2%} |")
     print(f"ours / reference training time: {ours['train_s'] / reference['train_s']:.2f}×")
-    results = {"device": name, "reference": reference, "ours": ours,
-               "time_ratio_ours_over_reference": ours["train_s"] / reference["train_s"]}
+    results = {
+        "device": name,
+        "reference": reference,
+        "ours": ours,
+        "time_ratio_ours_over_reference": ours["train_s"] / reference["train_s"],
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"written {out}")

@@ -54,9 +54,11 @@ def main() -> None:
     frozen = FrozenVictim(copy.deepcopy(model), spec)
     images, labels = torch.rand(args.batch, 3, 32, 32), torch.randint(0, 10, (args.batch,))
     settings = dict(eps=8 / 255, alpha=2 / 255, steps=10)
-    attacks = {"torchattacks PGD": torchattacks.PGD(model, random_start=True, **settings),
-               "reprog PGD": PGD(model, random_start=True, **settings),
-               "reprog PGD, frozen victim": PGD(frozen, random_start=True, **settings)}
+    attacks = {
+        "torchattacks PGD": torchattacks.PGD(model, random_start=True, **settings),
+        "reprog PGD": PGD(model, random_start=True, **settings),
+        "reprog PGD, frozen victim": PGD(frozen, random_start=True, **settings),
+    }
     runs = {name: [] for name in attacks}
     for _ in range(args.repeats):  # alternate, so drift on a noisy machine hits all alike
         for name, attack in attacks.items():
@@ -68,9 +70,19 @@ def main() -> None:
     for k, v in median.items():
         print(f"| {k} | {v:.0f} | {v / base:.2f}x |")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"batch": args.batch, "threads": torch.get_num_threads(),
-                                          "images_per_s": runs, "median": median,
-                                          "ratio": {k: v / base for k, v in median.items()}}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "batch": args.batch,
+                "threads": torch.get_num_threads(),
+                "images_per_s": runs,
+                "median": median,
+                "ratio": {k: v / base for k, v in median.items()},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -39,8 +39,9 @@ QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=fals
 def step_seconds(victim, k: int, batch: int, steps: int, repeats: int) -> float:
     """Median over `repeats` of the mean time of one bank training step (after one warm-up step)."""
     placements = [Placement(32, SIZES[i % len(SIZES)]) for i in range(k)]
-    bank = ProgramBank([build_program("masked", p) for p in placements],
-                       [build_label_map("first_k", 10, 10) for _ in placements])
+    bank = ProgramBank(
+        [build_program("masked", p) for p in placements], [build_label_map("first_k", 10, 10) for _ in placements]
+    )
     optimizer = torch.optim.Adam(bank.parameters(), lr=0.05)
     x, y = torch.randint(0, 256, (batch, 1, 28, 28), dtype=torch.uint8), torch.randint(0, 10, (batch,))
 
@@ -71,9 +72,16 @@ def throughput(args: argparse.Namespace) -> dict:
             for k in args.ks:
                 t = step_seconds(victim, k, batch, args.steps, args.repeats)
                 alone = t if k == 1 else alone
-                rows.append({"model": model, "batch": batch, "programs": k, "step_s": round(t, 4),
-                             "images_per_s_per_program": round(batch / t, 1),
-                             "speedup": round(k * alone / t, 3) if alone else None})
+                rows.append(
+                    {
+                        "model": model,
+                        "batch": batch,
+                        "programs": k,
+                        "step_s": round(t, 4),
+                        "images_per_s_per_program": round(batch / t, 1),
+                        "speedup": round(k * alone / t, 3) if alone else None,
+                    }
+                )
                 print(rows[-1], flush=True)
     return {"rows": rows, "threads": torch.get_num_threads()}
 
@@ -90,8 +98,11 @@ def plot(rows: list[dict], path: Path) -> None:
         line = [(r["programs"], r["speedup"]) for r in rows if (r["model"], r["batch"]) == (model, batch)]
         ax.plot(*zip(*line), "o-", label=f"{model}, batch {batch}")
     ax.axhline(1, ls="--", c="grey", lw=1)
-    ax.set(xlabel="programs in the bank (K)", ylabel="speed-up over K programs alone",
-           title="program bank: one training step, CPU")
+    ax.set(
+        xlabel="programs in the bank (K)",
+        ylabel="speed-up over K programs alone",
+        title="program bank: one training step, CPU",
+    )
     ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -99,16 +110,26 @@ def plot(rows: list[dict], path: Path) -> None:
 
 def study(args: argparse.Namespace) -> dict:
     out = Path(args.sweeps)
-    common = ["train.py", "-m", "experiment=sweep_digit_size", f"victim.ckpt_path={args.victim}", "trainer.max_epochs=1",
-              f"trainer.limit_train_batches={args.train_batches}", f"trainer.limit_val_batches={args.val_batches}",
-              f"trainer.limit_test_batches={args.test_batches}", *QUIET]
+    common = [
+        "train.py",
+        "-m",
+        "experiment=sweep_digit_size",
+        f"victim.ckpt_path={args.victim}",
+        "trainer.max_epochs=1",
+        f"trainer.limit_train_batches={args.train_batches}",
+        f"trainer.limit_val_batches={args.val_batches}",
+        f"trainer.limit_test_batches={args.test_batches}",
+        *QUIET,
+    ]
     result = {"budget": common[3:]}
-    variants = [("basic", [])] + [(f"bank_{cap}", ["hydra/launcher=bank", f"hydra.launcher.max_images={cap}"])
-                                  for cap in args.caps]
+    variants = [("basic", [])] + [
+        (f"bank_{cap}", ["hydra/launcher=bank", f"hydra.launcher.max_images={cap}"]) for cap in args.caps
+    ]
     for name, extra in variants:
         start = time.perf_counter()
-        done = subprocess.run([sys.executable, *common, *extra, f"hydra.sweep.dir={out / name}"], cwd=ROOT,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [sys.executable, *common, *extra, f"hydra.sweep.dir={out / name}"], cwd=ROOT, capture_output=True, text=True
+        )
         if done.returncode:
             raise SystemExit(f"the {name} sweep failed:\n{done.stderr[-3000:]}")
         result[f"{name}_wall_s"] = round(time.perf_counter() - start, 1)
@@ -120,8 +141,9 @@ def study(args: argparse.Namespace) -> dict:
             key = " ".join(o for o in summary["overrides"] if o.startswith(("data.digit_size=", "optimizer.lr=")))
             jobs.setdefault(key, {})[name] = {m: summary["metrics"].get(m) for m in ("val/acc_best", "test/acc")}
     result["jobs"] = jobs
-    result["max_test_acc_diff"] = {name: max(abs(j["basic"]["test/acc"] - j[name]["test/acc"]) for j in jobs.values())
-                                   for name, _ in variants[1:]}
+    result["max_test_acc_diff"] = {
+        name: max(abs(j["basic"]["test/acc"] - j[name]["test/acc"]) for j in jobs.values()) for name, _ in variants[1:]
+    }
     return result
 
 
@@ -144,8 +166,12 @@ def main() -> None:
     for p in (t, s):
         p.add_argument("--out", required=True)
     args = parser.parse_args()
-    result = {"part": args.part, "date": time.strftime("%Y-%m-%d %H:%M"), "torch": torch.__version__,
-              **(throughput(args) if args.part == "throughput" else study(args))}
+    result = {
+        "part": args.part,
+        "date": time.strftime("%Y-%m-%d %H:%M"),
+        "torch": torch.__version__,
+        **(throughput(args) if args.part == "throughput" else study(args)),
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     if args.part == "throughput":

@@ -40,8 +40,11 @@ def curve(run: Path, spent: int = 0) -> list[dict[str, float]]:
     logged = {step: q for step, q in s.get("train/queries", {}).items() if step > 0}
     last = max(logged)
     per_step = logged[last] / (last + 1)
-    return [{"queries": spent + per_step * (step + 1), "val_acc": acc}
-            for step, acc in sorted(s["val/acc"].items()) if step > 0]
+    return [
+        {"queries": spent + per_step * (step + 1), "val_acc": acc}
+        for step, acc in sorted(s["val/acc"].items())
+        if step > 0
+    ]
 
 
 def main() -> None:
@@ -60,19 +63,30 @@ def main() -> None:
     for spec in args.runs:
         name, run = spec.split("=", 1)
         rows = curve(Path(run), spent.get(name, 0))
-        needed = {f"{int(f * 100)}%": next((r["queries"] for r in rows if r["val_acc"] >= f * white), None)
-                  for f in FRACTIONS}
-        result["runs"][name] = {"run": run, "spent_before": spent.get(name, 0), "curve": rows,
-                                "queries_to_reach_fraction_of_white_box": needed}
+        needed = {
+            f"{int(f * 100)}%": next((r["queries"] for r in rows if r["val_acc"] >= f * white), None) for f in FRACTIONS
+        }
+        result["runs"][name] = {
+            "run": run,
+            "spent_before": spent.get(name, 0),
+            "curve": rows,
+            "queries_to_reach_fraction_of_white_box": needed,
+        }
         ax.plot([r["queries"] / 1e6 for r in rows], [100 * r["val_acc"] for r in rows], marker="o", label=name)
     if args.baseline:
         base = result["runs"][args.baseline]["queries_to_reach_fraction_of_white_box"]
         for run in result["runs"].values():  # None: the baseline, or this run, never got there
-            run["queries_saved"] = {f: base[f] - n if base[f] is not None and n is not None else None
-                                    for f, n in run["queries_to_reach_fraction_of_white_box"].items()}
+            run["queries_saved"] = {
+                f: base[f] - n if base[f] is not None and n is not None else None
+                for f, n in run["queries_to_reach_fraction_of_white_box"].items()
+            }
     ax.axhline(100 * white, color="black", linestyle="--", label=f"white-box ({white:.1%})")
-    ax.set(xlabel="oracle queries (millions)", ylabel="validation accuracy, %", ylim=(0, 100),
-           title="Black-box reprogramming: accuracy against queries")
+    ax.set(
+        xlabel="oracle queries (millions)",
+        ylabel="validation accuracy, %",
+        ylim=(0, 100),
+        title="Black-box reprogramming: accuracy against queries",
+    )
     ax.grid(alpha=0.3)
     ax.legend()
     fig.tight_layout()
@@ -80,8 +94,15 @@ def main() -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out.with_suffix(".png"), dpi=120)
     out.with_suffix(".json").write_text(json.dumps(result, indent=2))
-    print(json.dumps({k: {key: v[key] for key in ("queries_to_reach_fraction_of_white_box", "queries_saved") if key in v}
-                      for k, v in result["runs"].items()}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: {key: v[key] for key in ("queries_to_reach_fraction_of_white_box", "queries_saved") if key in v}
+                for k, v in result["runs"].items()
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

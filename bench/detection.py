@@ -4,7 +4,8 @@ reprogramming queries and the substitute attack's queries.
 The threshold is calibrated on the first half of the CIFAR-10 test set for a target false-positive rate and
 measured on the second half. Each attack stream then starts from an empty memory, as a new user would.
 
-    python bench/detection.py --victim <victim run>/victim.safetensors [--steps 100] [--out bench/results/detection.json]
+    python bench/detection.py --victim <victim run>/victim.safetensors [--steps 100] \
+        [--out bench/results/detection.json]
 """
 
 import argparse
@@ -44,7 +45,7 @@ def reprogramming_traffic(victim, detector: StatefulDetector, data_dir: str, ste
     optimizer = torch.optim.Adam([*program.parameters(), *label_map.parameters()], lr=0.05)
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
     for step in range(steps):
-        i = order[step * batch: (step + 1) * batch]
+        i = order[step * batch : (step + 1) * batch]
         loss = F.cross_entropy(label_map(box.read(program, x[i])), y[i])
         optimizer.zero_grad()
         loss.backward()
@@ -85,7 +86,8 @@ def main() -> None:
     rows = {"benign CIFAR-10 test images (held-out half)": detector.stats()}
     detector.reset()
     rows["zeroth-order reprogramming (MNIST, scale + linear)"] = reprogramming_traffic(
-        victim, detector, args.data_dir, args.steps, args.batch, args.q)
+        victim, detector, args.data_dir, args.steps, args.batch, args.q
+    )
     detector.reset()
     train_images, _ = images(cifar, train=True)
     rows["substitute attack (Papernot et al.)"] = substitute_traffic(victim, detector, train_images[: args.seeds])
@@ -95,8 +97,14 @@ def main() -> None:
     print("|---|---|---|---|---|")
     for name, r in rows.items():
         print(f"| {name} | {r['queries']:,} | {r['flagged']:,} | {r['flag_rate']:.2%} | {r['first_flag']} |")
-    result = {"threshold": threshold, "k": args.k, "fpr_target": args.fpr, "victim": args.victim, "rows": rows,
-              "seconds": time.perf_counter() - start}
+    result = {
+        "threshold": threshold,
+        "k": args.k,
+        "fpr_target": args.fpr,
+        "victim": args.victim,
+        "rows": rows,
+        "seconds": time.perf_counter() - start,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
 

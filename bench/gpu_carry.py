@@ -60,8 +60,20 @@ def wheels(out: Path) -> None:
             cmd = [*pip, "wheel", "--no-deps", "-w", str(out), spec]
         else:
             platforms = [arg for p in PLATFORMS for arg in ("--platform", p)]
-            cmd = [*pip, "download", "--no-deps", "--only-binary=:all:", "--python-version", "3.12",
-                   "--implementation", "cp", *platforms, "-d", str(out), spec]
+            cmd = [
+                *pip,
+                "download",
+                "--no-deps",
+                "--only-binary=:all:",
+                "--python-version",
+                "3.12",
+                "--implementation",
+                "cp",
+                *platforms,
+                "-d",
+                str(out),
+                spec,
+            ]
         subprocess.run(cmd, check=True)
     size = sum(w.stat().st_size for w in out.glob("*.whl"))
     for name, version in wheel_versions(out).items():
@@ -79,8 +91,11 @@ def data(data_dir: Path, out: Path) -> None:
     starts = range(0, len(x), per_part)
     for part, start in enumerate(starts):
         (out / f"part{part}").mkdir(parents=True)
-        np.savez(out / f"part{part}" / f"cifar10_train_{part:02d}.npz", x=x[start : start + per_part],
-                 y=y[start : start + per_part])
+        np.savez(
+            out / f"part{part}" / f"cifar10_train_{part:02d}.npz",
+            x=x[start : start + per_part],
+            y=y[start : start + per_part],
+        )
     used = {part: (out / f"part{part}" / f"cifar10_train_{part:02d}.npz").stat().st_size for part in range(len(starts))}
     extras = [data_dir / "cifar10" / "test.npz", *sorted((data_dir / "MNIST" / "raw").glob("*.gz"))]
     if weights := imagenet_weights():

@@ -38,45 +38,144 @@ ROOT = Path(__file__).resolve().parents[1]
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "callbacks.rich_progress_bar=null"]
 # per part: (time limit on the GPU in s, overrides on the GPU, overrides in the tiny CPU mode)
 PARTS = {
-    "victim": (100, ["experiment=victim_airbench", "trainer=gpu"],
-               ["experiment=victim_airbench", "trainer.max_epochs=2", "trainer.limit_train_batches=2",
-                "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.val_size=100",
-                "data.batch_size=64", "data.eval_batch_size=100"]),
-    "program": (90, ["experiment=reprogram_mnist_scale", "trainer=gpu", "trainer.max_epochs=10"],
-                ["experiment=reprogram_mnist_scale", "trainer.max_epochs=2", "trainer.limit_train_batches=2",
-                 "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.val_size=100"]),
-    "suite": (90, ["--device", "cuda", "--repeats", "1", "--steps", "20", "--attack-steps", "5"],
-              ["--device", "cpu", "--loops", "program", "--models", "resnet20", "--repeats", "1", "--steps", "1",
-               "--warmup", "0", "--batch", "8", "--no-peak-memory"]),
-    "study": (100, ["-m", "experiment=sweep_digit_size", "trainer=gpu", "trainer.max_epochs=1"],
-              ["-m", "experiment=sweep_digit_size", "data.digit_size=14", "optimizer.lr=0.1",  # the command line wins
-               "trainer.max_steps=1", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
-               "data.val_size=100"]),
-    "study_banked": (60, ["-m", "experiment=sweep_digit_size", "trainer=gpu", "trainer.max_epochs=1",
-                          "hydra/launcher=bank"],
-                     ["-m", "experiment=sweep_digit_size", "data.digit_size=14,10", "optimizer.lr=0.1",
-                      "trainer.max_steps=1", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1",
-                      "data.val_size=100", "hydra/launcher=bank"]),
+    "victim": (
+        100,
+        ["experiment=victim_airbench", "trainer=gpu"],
+        [
+            "experiment=victim_airbench",
+            "trainer.max_epochs=2",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1",
+            "data.val_size=100",
+            "data.batch_size=64",
+            "data.eval_batch_size=100",
+        ],
+    ),
+    "program": (
+        90,
+        ["experiment=reprogram_mnist_scale", "trainer=gpu", "trainer.max_epochs=10"],
+        [
+            "experiment=reprogram_mnist_scale",
+            "trainer.max_epochs=2",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1",
+            "data.val_size=100",
+        ],
+    ),
+    "suite": (
+        90,
+        ["--device", "cuda", "--repeats", "1", "--steps", "20", "--attack-steps", "5"],
+        [
+            "--device",
+            "cpu",
+            "--loops",
+            "program",
+            "--models",
+            "resnet20",
+            "--repeats",
+            "1",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--batch",
+            "8",
+            "--no-peak-memory",
+        ],
+    ),
+    "study": (
+        100,
+        ["-m", "experiment=sweep_digit_size", "trainer=gpu", "trainer.max_epochs=1"],
+        [
+            "-m",
+            "experiment=sweep_digit_size",
+            "data.digit_size=14",
+            "optimizer.lr=0.1",  # the command line wins
+            "trainer.max_steps=1",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1",
+            "data.val_size=100",
+        ],
+    ),
+    "study_banked": (
+        60,
+        ["-m", "experiment=sweep_digit_size", "trainer=gpu", "trainer.max_epochs=1", "hydra/launcher=bank"],
+        [
+            "-m",
+            "experiment=sweep_digit_size",
+            "data.digit_size=14,10",
+            "optimizer.lr=0.1",
+            "trainer.max_steps=1",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1",
+            "data.val_size=100",
+            "hydra/launcher=bank",
+        ],
+    ),
     # the paper's protocol: ImageNet EfficientNet-Lite0, 224-px canvas, 28-px digit; the weights travel with the data
-    "imagenet": (100, ["experiment=reprogram_imagenet_mnist", "trainer=gpu", "trainer.max_epochs=2",
-                       "data.batch_size=128"],
-                 ["experiment=reprogram_imagenet_mnist", "data.canvas_size=32", "trainer.max_epochs=1",
-                  "trainer.limit_train_batches=1",
-                  "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "data.val_size=100",
-                  "data.batch_size=8", "data.eval_batch_size=8"]),
+    "imagenet": (
+        100,
+        ["experiment=reprogram_imagenet_mnist", "trainer=gpu", "trainer.max_epochs=2", "data.batch_size=128"],
+        [
+            "experiment=reprogram_imagenet_mnist",
+            "data.canvas_size=32",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=1",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1",
+            "data.val_size=100",
+            "data.batch_size=8",
+            "data.eval_batch_size=8",
+        ],
+    ),
     # the paper's other two tasks through the same victim: counting squares (9 x 9 grid, 36 px), CIFAR-10 (32 px)
-    "imagenet_counting": (90, ["experiment=reprogram_imagenet_counting", "trainer=gpu", "trainer.max_epochs=2",
-                               "data.batch_size=128", "++trainer.max_time=00:00:01:05"],
-                          ["experiment=reprogram_imagenet_counting", "data.canvas_size=48", "trainer.max_epochs=1",
-                           "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
-                           "trainer.limit_test_batches=1", "data.train_size=200", "data.test_size=50",
-                           "data.val_size=100", "data.batch_size=8", "data.eval_batch_size=8"]),
-    "imagenet_cifar10": (90, ["experiment=reprogram_imagenet_cifar10", "trainer=gpu", "trainer.max_epochs=2",
-                              "data.batch_size=128", "++trainer.max_time=00:00:01:05"],
-                         ["experiment=reprogram_imagenet_cifar10", "data.canvas_size=48", "trainer.max_epochs=1",
-                          "trainer.limit_train_batches=1", "trainer.limit_val_batches=1",
-                          "trainer.limit_test_batches=1", "data.val_size=100", "data.batch_size=8",
-                          "data.eval_batch_size=8", "mapping.batches=1"]),
+    "imagenet_counting": (
+        90,
+        [
+            "experiment=reprogram_imagenet_counting",
+            "trainer=gpu",
+            "trainer.max_epochs=2",
+            "data.batch_size=128",
+            "++trainer.max_time=00:00:01:05",
+        ],
+        [
+            "experiment=reprogram_imagenet_counting",
+            "data.canvas_size=48",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=1",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1",
+            "data.train_size=200",
+            "data.test_size=50",
+            "data.val_size=100",
+            "data.batch_size=8",
+            "data.eval_batch_size=8",
+        ],
+    ),
+    "imagenet_cifar10": (
+        90,
+        [
+            "experiment=reprogram_imagenet_cifar10",
+            "trainer=gpu",
+            "trainer.max_epochs=2",
+            "data.batch_size=128",
+            "++trainer.max_time=00:00:01:05",
+        ],
+        [
+            "experiment=reprogram_imagenet_cifar10",
+            "data.canvas_size=48",
+            "trainer.max_epochs=1",
+            "trainer.limit_train_batches=1",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1",
+            "data.val_size=100",
+            "data.batch_size=8",
+            "data.eval_batch_size=8",
+            "mapping.batches=1",
+        ],
+    ),
     "victim_compiled": (120, ["experiment=victim_airbench", "trainer=gpu", "model.compile=true"], None),
 }
 
@@ -102,8 +201,14 @@ class Check:
             return record
         began = time.perf_counter()
         try:
-            done = subprocess.run([sys.executable, *args], cwd=ROOT, env=self.env, capture_output=True, text=True,
-                                  timeout=None if self.tiny else limit)
+            done = subprocess.run(
+                [sys.executable, *args],
+                cwd=ROOT,
+                env=self.env,
+                capture_output=True,
+                text=True,
+                timeout=None if self.tiny else limit,
+            )
             status = "ok" if done.returncode == 0 else f"failed (exit {done.returncode})"
             tail = (done.stdout + done.stderr)[-1500:]
         except subprocess.TimeoutExpired as e:
@@ -135,10 +240,26 @@ def install_wheels(folder: Path, env: dict[str, str]) -> dict:
     pinned = pins()
     mismatched = {n: (v, pinned[n]) for n, v in found.items() if n in pinned and pinned[n] != v}
     if mismatched:
-        raise SystemExit(f"error: carried wheels differ from constraints.txt: {mismatched}; run `make gpu-wheels` again")
+        raise SystemExit(
+            f"error: carried wheels differ from constraints.txt: {mismatched}; run `make gpu-wheels` again"
+        )
     site = Path(tempfile.mkdtemp(prefix="reprog_site_"))
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps", "--no-compile",
-                    "--target", str(site), *map(str, sorted(folder.glob("*.whl")))], check=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-index",
+            "--no-deps",
+            "--no-compile",
+            "--target",
+            str(site),
+            *map(str, sorted(folder.glob("*.whl"))),
+        ],
+        check=True,
+    )
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(site), env.get("PYTHONPATH")]))
     return {"folder": str(folder), "installed": found, "match_constraints": True}
 
@@ -151,19 +272,29 @@ def nvidia_smi() -> str:
 
 def markdown(results: dict) -> str:
     parts = results["parts"]
-    lines = [f"# GPU check ({results['mode']}): {results.get('device', '?')}, {results['date']}", "",
-             f"Total wall time {results['wall_s']:.0f} s of a {results['budget_s']:.0f} s budget.", "",
-             "| part | status | wall s | figures |", "|---|---|---|---|"]
+    lines = [
+        f"# GPU check ({results['mode']}): {results.get('device', '?')}, {results['date']}",
+        "",
+        f"Total wall time {results['wall_s']:.0f} s of a {results['budget_s']:.0f} s budget.",
+        "",
+        "| part | status | wall s | figures |",
+        "|---|---|---|---|",
+    ]
     for name, r in parts.items():
         lines.append(f"| {name} | {r['status']} | {r.get('wall_s', '')} | {figures(name, r)} |")
     suite = parts.get("suite", {}).get("results")
     if suite:
-        lines += ["", "| loop | model | Lightning images/s | plain images/s | Lightning / plain | peak MiB (L / plain) |",
-                  "|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "| loop | model | Lightning images/s | plain images/s | Lightning / plain | peak MiB (L / plain) |",
+            "|---|---|---|---|---|---|",
+        ]
         for r in suite:
             m, p = r["median"], r["peak_mib"]
-            lines.append(f"| {r['loop']} | {r['model']} | {m['lightning']:.0f} | {m['plain']:.0f} | {r['ratio']:.3f} | "
-                         f"{_mib(p['lightning'])} / {_mib(p['plain'])} |")
+            lines.append(
+                f"| {r['loop']} | {r['model']} | {m['lightning']:.0f} | {m['plain']:.0f} | {r['ratio']:.3f} | "
+                f"{_mib(p['lightning'])} / {_mib(p['plain'])} |"
+            )
     return "\n".join(lines) + "\n"
 
 
@@ -177,8 +308,10 @@ def figures(name: str, r: dict) -> str:
     if name.startswith("victim"):
         train_s = r["epochs"][-1][0] if r["epochs"] else None
         reached = next((i for i, (_, a) in enumerate(r["epochs"], 1) if a >= 0.93), None)
-        return (f"test acc {r['test_acc']:.2%}, {train_s} s training, best val {max(a for _, a in r['epochs']):.2%}, "
-                f"93 % val {'after epoch ' + str(reached) if reached else 'not reached'}")
+        return (
+            f"test acc {r['test_acc']:.2%}, {train_s} s training, best val {max(a for _, a in r['epochs']):.2%}, "
+            f"93 % val {'after epoch ' + str(reached) if reached else 'not reached'}"
+        )
     if name in ("program", "imagenet", "imagenet_counting", "imagenet_cifar10"):
         t = time_to(r["epochs"], 0.95)
         return f"test acc {r['test_acc']:.2%}; 95 % val {'after ' + str(t) + ' s' if t is not None else 'not reached'}"
@@ -197,7 +330,9 @@ def main() -> None:
     parser.add_argument("--mode", choices=["gpu", "tiny"], default="gpu")
     parser.add_argument("--out", default=os.environ.get("GPU_CHECK_OUT", "outputs/gpu_check"))
     parser.add_argument("--wheels", default=".whl", help="the folder `make gpu-wheels` filled")
-    parser.add_argument("--data", default=".gpudata", help="the parts `make gpu-data` made (joined here), or a data_dir")
+    parser.add_argument(
+        "--data", default=".gpudata", help="the parts `make gpu-data` made (joined here), or a data_dir"
+    )
     parser.add_argument("--budget-s", type=float, default=480)
     args = parser.parse_args()
     tiny, out = args.mode == "tiny", Path(args.out).resolve()
@@ -205,8 +340,11 @@ def main() -> None:
     check = Check(tiny, out, args.budget_s)
     runs = Path(tempfile.mkdtemp(prefix="reprog_gpu_check_"))
     results = check.results
-    results.update(date=time.strftime("%Y-%m-%d %H:%M"), budget_s=args.budget_s,
-                   wheels=install_wheels(Path(args.wheels), check.env))
+    results.update(
+        date=time.strftime("%Y-%m-%d %H:%M"),
+        budget_s=args.budget_s,
+        wheels=install_wheels(Path(args.wheels), check.env),
+    )
     data = Path(args.data)
     if list(data.glob("part*/")):
         data = assemble(data, runs / "data")
@@ -229,11 +367,17 @@ def main() -> None:
         for name, reserve_s in (("study", 160), ("study_banked", 100)):
             overrides = PARTS[name][2] if tiny else PARTS[name][1]
             sweep = runs / name
-            study = check.part(name, ["train.py", *overrides, f"victim.ckpt_path={victim_file}", *QUIET,
-                                      f"hydra.sweep.dir={sweep}"], reserve_s=reserve_s)
+            study = check.part(
+                name,
+                ["train.py", *overrides, f"victim.ckpt_path={victim_file}", *QUIET, f"hydra.sweep.dir={sweep}"],
+                reserve_s=reserve_s,
+            )
             jobs = [json.loads(p.read_text()) for p in sweep.glob("*/metrics.json")]
-            study.update(jobs=len(jobs), completed=sum(j.get("status") == "completed" for j in jobs),
-                         banked=sum("bank" in j for j in jobs))
+            study.update(
+                jobs=len(jobs),
+                completed=sum(j.get("status") == "completed" for j in jobs),
+                banked=sum("bank" in j for j in jobs),
+            )
         victim_epochs = results["parts"]["victim"].get("epochs")
         if study["status"] == "ok" and victim_epochs:  # the goal: victim training + the banked study
             study["with_victim_s"] = round(victim_epochs[-1][0] + study["wall_s"], 1)

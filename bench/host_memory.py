@@ -22,12 +22,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 CASES = {  # what a run does -> its overrides (short: a few steps show the per-step cost)
     "airbench victim training, batch 1024": ["experiment=victim_airbench", "trainer.max_steps=8"],
-    "airbench program (scale), batch 128": ["experiment=reprogram_mnist_scale", "victim=random",
-                                            "victim.model.arch=airbench", "trainer.max_steps=60"],
+    "airbench program (scale), batch 128": [
+        "experiment=reprogram_mnist_scale",
+        "victim=random",
+        "victim.model.arch=airbench",
+        "trainer.max_steps=60",
+    ],
     "resnet20 victim training, batch 128": ["experiment=victim_cifar10", "trainer.max_steps=40"],
 }
-QUIET = ["trainer.limit_val_batches=0", "trainer.limit_test_batches=1", "trainer.enable_progress_bar=false",
-         "callbacks.rich_progress_bar=null", "callbacks.model_checkpoint=null", "export=false"]
+QUIET = [
+    "trainer.limit_val_batches=0",
+    "trainer.limit_test_batches=1",
+    "trainer.enable_progress_bar=false",
+    "callbacks.rich_progress_bar=null",
+    "callbacks.model_checkpoint=null",
+    "export=false",
+]
 
 
 def run(overrides: list[str]) -> dict:
@@ -57,22 +67,42 @@ def main() -> None:
             for keep in ("false", "true"):
                 r = run([*overrides, *args.args, f"keep_freed_host_memory={keep}"])
                 runs[case][keep].append(r)
-                print(f"repeat {repeat + 1}/{args.repeats}  {case:40s} keep={keep:5s} {r['train_s']:7.2f} s "
-                      f"{r['faults']:>10,} faults {r['peak_mib']:7.0f} MiB", flush=True)
+                print(
+                    f"repeat {repeat + 1}/{args.repeats}  {case:40s} keep={keep:5s} {r['train_s']:7.2f} s "
+                    f"{r['faults']:>10,} faults {r['peak_mib']:7.0f} MiB",
+                    flush=True,
+                )
 
     median = lambda rs, key: statistics.median(r[key] for r in rs)  # noqa: E731
     where = f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {'-'.join(platform.libc_ver())}"
     print(f"\n{where}; medians of {args.repeats} alternating runs\n")
-    print("| run | training s (off / on) | speedup | page faults (off / on) | peak MiB (off / on) |\n|---|---|---|---|---|")
+    print(
+        "| run | training s (off / on) | speedup | page faults (off / on) | peak MiB (off / on) |\n"
+        "|---|---|---|---|---|"
+    )
     summary = {}
     for case, r in runs.items():
         off, on = ({k: median(r[s], k) for k in ("train_s", "faults", "peak_mib")} for s in ("false", "true"))
         summary[case] = {"off": off, "on": on, "speedup": off["train_s"] / on["train_s"]}
-        print(f"| {case} | {off['train_s']:.2f} / {on['train_s']:.2f} | {summary[case]['speedup']:.2f}x | "
-              f"{off['faults']:,.0f} / {on['faults']:,.0f} | {off['peak_mib']:.0f} / {on['peak_mib']:.0f} |")
+        print(
+            f"| {case} | {off['train_s']:.2f} / {on['train_s']:.2f} | {summary[case]['speedup']:.2f}x | "
+            f"{off['faults']:,.0f} / {on['faults']:,.0f} | {off['peak_mib']:.0f} / {on['peak_mib']:.0f} |"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"device": where, "torch": version("torch"), "repeats": args.repeats,
-                                          "cases": CASES, "runs": runs, "summary": summary}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "device": where,
+                "torch": version("torch"),
+                "repeats": args.repeats,
+                "cases": CASES,
+                "runs": runs,
+                "summary": summary,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"\nwritten {args.out}")
 
 

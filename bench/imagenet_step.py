@@ -39,8 +39,11 @@ LEVERS = {
 
 def peak_flops_per_s(bf16: bool, threads: int) -> float:
     """AVX-512 peak: 2 FMA units x 16 fp32 lanes x 2 FLOPs a cycle a core; AVX512-BF16's dot product doubles it."""
-    mhz = next(float(line.split(":")[1]) for line in Path("/proc/cpuinfo").read_text().splitlines()
-               if line.startswith("cpu MHz"))
+    mhz = next(
+        float(line.split(":")[1])
+        for line in Path("/proc/cpuinfo").read_text().splitlines()
+        if line.startswith("cpu MHz")
+    )
     return 64 * (2 if bf16 else 1) * mhz * 1e6 * threads
 
 
@@ -85,9 +88,16 @@ def measure(canvas: int, lever: str, batch: int, steps: int, device: str) -> dic
         torch.set_num_threads(default_threads)
     rate = statistics.median(rates)
     flops_per_image = counter.get_total_flops() / batch
-    row = {"canvas": canvas, "lever": lever, "batch": batch, "threads": used, "median_images_per_s": round(rate, 1),
-           "rates": [round(r, 1) for r in rates], "gflops_per_image": round(flops_per_image / 1e9, 3),
-           "mnist_epoch_min": round(55_000 / rate / 60, 1)}
+    row = {
+        "canvas": canvas,
+        "lever": lever,
+        "batch": batch,
+        "threads": used,
+        "median_images_per_s": round(rate, 1),
+        "rates": [round(r, 1) for r in rates],
+        "gflops_per_image": round(flops_per_image / 1e9, 3),
+        "mnist_epoch_min": round(55_000 / rate / 60, 1),
+    }
     if device == "cpu":
         row["fraction_of_peak"] = round(rate * flops_per_image / peak_flops_per_s(bf16, used), 3)
     return row
@@ -109,11 +119,22 @@ def main() -> None:
             results.append(row)
             print(json.dumps(row), flush=True)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"device": args.device, "cores": os.cpu_count(), "torch": torch.__version__,
-                                          "command": "python bench/imagenet_step.py " + " ".join(
-                                              f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}"
-                                              for k, v in vars(args).items()),
-                                          "results": results}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "device": args.device,
+                "cores": os.cpu_count(),
+                "torch": torch.__version__,
+                "command": "python bench/imagenet_step.py "
+                + " ".join(
+                    f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items()
+                ),
+                "results": results,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

@@ -82,10 +82,17 @@ def main() -> None:
             median = {k: statistics.median(v) for k, v in runs.items()}
             ratio = median["channels_last"] / median["nchw"]
             results.append({"model": name, "step": kind, "images_per_s": runs, "median": median, "speedup": ratio})
-            print(f"| {name} | {kind} | {median['nchw']:.0f} | {median['channels_last']:.0f} | {ratio:.2f}x |", flush=True)
+            print(
+                f"| {name} | {kind} | {median['nchw']:.0f} | {median['channels_last']:.0f} | {ratio:.2f}x |", flush=True
+            )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"device": str(device), "batch": args.batch, "threads": torch.get_num_threads(),
-                                          "results": results}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps(
+            {"device": str(device), "batch": args.batch, "threads": torch.get_num_threads(), "results": results},
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

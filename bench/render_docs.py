@@ -47,8 +47,10 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
 # ---------------------------------------------------------------------------------------------------------- renderers
 def transfer(r: dict, variant: str | None) -> str:
     names = r["names"]
-    rows = [[name, *(f"**{pct(a)}**" if own else pct(a) for a, own in zip(accs, owns))]
-            for name, accs, owns in zip(names, r["accuracy"], r["own"])]
+    rows = [
+        [name, *(f"**{pct(a)}**" if own else pct(a) for a, own in zip(accs, owns))]
+        for name, accs, owns in zip(names, r["accuracy"], r["own"])
+    ]
     return table(["program of \\ applied to", *names], rows)
 
 
@@ -67,26 +69,45 @@ def query_curve(r: dict, variant: str | None) -> str:
             at = {p["queries"] + spent[name]: p["val_acc"] for p in run["curve"]}
             rows.append([name, *(pct(at[q]) if q in at else "" for q in queries)])
         return head + ".\n\n" + table(["run \\ queries", *(num(q) for q in queries)], rows)
-    rows = [[name, *(f"{pct(p['val_acc'])} ({num(p['queries'] + spent[name])})" for p in run["curve"])]
-            for name, run in r["runs"].items()]
-    return (head + "; each cell: validation accuracy (queries so far, those spent before included).\n\n"
-            + table(["run", *(f"validation {i + 1}" for i in range(longest))], rows))
+    rows = [
+        [name, *(f"{pct(p['val_acc'])} ({num(p['queries'] + spent[name])})" for p in run["curve"])]
+        for name, run in r["runs"].items()
+    ]
+    return (
+        head
+        + "; each cell: validation accuracy (queries so far, those spent before included).\n\n"
+        + table(["run", *(f"validation {i + 1}" for i in range(longest))], rows)
+    )
 
 
 def query_milestones(r: dict, variant: str | None) -> str:
     """Queries each run needed to reach a fraction of the white-box accuracy (the first validation at or above)."""
     fractions = list(next(iter(r["runs"].values()))["queries_to_reach_fraction_of_white_box"])
-    rows = [[name, run.get("spent_before", 0) and num(run["spent_before"]) or "—",
-             *(num(run["queries_to_reach_fraction_of_white_box"][f]) for f in fractions)]
-            for name, run in r["runs"].items()]
+    rows = [
+        [
+            name,
+            run.get("spent_before", 0) and num(run["spent_before"]) or "—",
+            *(num(run["queries_to_reach_fraction_of_white_box"][f]) for f in fractions),
+        ]
+        for name, run in r["runs"].items()
+    ]
     return table(["run", "queries spent before", *(f"queries to {f} of white-box" for f in fractions)], rows)
 
 
 def detection(r: dict, variant: str | None) -> str:
-    rows = [[name, num(row["queries"]), f"{num(row['flagged'])} ({pct(row['flag_rate'])})",
-             "—" if row["first_flag"] is None else num(row["first_flag"])] for name, row in r["rows"].items()]
-    return (f"k = {r['k']}, target false-positive rate {pct(r['fpr_target'], 1)}, threshold {r['threshold']:.2f}; "
-            f"{r['seconds']:.0f} s.\n\n" + table(["traffic", "queries", "flagged", "queries before the first flag"], rows))
+    rows = [
+        [
+            name,
+            num(row["queries"]),
+            f"{num(row['flagged'])} ({pct(row['flag_rate'])})",
+            "—" if row["first_flag"] is None else num(row["first_flag"]),
+        ]
+        for name, row in r["rows"].items()
+    ]
+    return (
+        f"k = {r['k']}, target false-positive rate {pct(r['fpr_target'], 1)}, threshold {r['threshold']:.2f}; "
+        f"{r['seconds']:.0f} s.\n\n" + table(["traffic", "queries", "flagged", "queries before the first flag"], rows)
+    )
 
 
 def bank_throughput(r: dict, variant: str | None) -> str:
@@ -94,8 +115,14 @@ def bank_throughput(r: dict, variant: str | None) -> str:
     groups: dict[tuple, dict[int, dict]] = {}
     for row in r["rows"]:
         groups.setdefault((row["model"], row["batch"]), {})[row["programs"]] = row
-    rows = [[f"{m}, {b}", f"{g[1]['images_per_s_per_program']:.0f} images/s",
-             *(f"{g[k]['speedup']:.2f}×" if k in g else "" for k in ks if k != 1)] for (m, b), g in groups.items()]
+    rows = [
+        [
+            f"{m}, {b}",
+            f"{g[1]['images_per_s_per_program']:.0f} images/s",
+            *(f"{g[k]['speedup']:.2f}×" if k in g else "" for k in ks if k != 1),
+        ]
+        for (m, b), g in groups.items()
+    ]
     return table(["victim, batch", "one program alone", *(f"K = {k}" for k in ks if k != 1)], rows)
 
 
@@ -106,49 +133,100 @@ def bank_study(r: dict, variant: str | None) -> str:
             kv = dict(o.split("=", 1) for o in overrides.split())
             jobs.setdefault(int(kv["data.digit_size"]), {})[float(kv["optimizer.lr"])] = res
         lrs = sorted({lr for j in jobs.values() for lr in j})
-        rows = [[f"{size} px", *(" / ".join(f"{100 * j[lr][k]['test/acc']:.2f}" for k in ("basic", "bank_4096"))
-                                 + " %" for lr in lrs)] for size, j in sorted(jobs.items(), reverse=True)]
+        rows = [
+            [
+                f"{size} px",
+                *(" / ".join(f"{100 * j[lr][k]['test/acc']:.2f}" for k in ("basic", "bank_4096")) + " %" for lr in lrs),
+            ]
+            for size, j in sorted(jobs.items(), reverse=True)
+        ]
         return table(["digit size", *(f"lr {lr:g}: basic / bank" for lr in lrs)], rows)
     rows = [["basic (jobs one by one)", f"{r['basic_wall_s']:.1f} s", "1×", "—"]]
     for cap in ("4096", "512"):
         key = f"bank_{cap}"
-        rows.append([f"`hydra/launcher=bank hydra.launcher.max_images={cap}`", f"{r[key + '_wall_s']:.1f} s",
-                     f"{r['speedup'][key]:.2f}×", f"{r['max_test_acc_diff'][key]:.4f}"])
-    return (f"Each job: `{' '.join(r['budget'])}`.\n\n"
-            + table(["launcher", "total wall time", "speed-up", "largest test-accuracy difference to the basic twin"],
-                    rows))
+        rows.append(
+            [
+                f"`hydra/launcher=bank hydra.launcher.max_images={cap}`",
+                f"{r[key + '_wall_s']:.1f} s",
+                f"{r['speedup'][key]:.2f}×",
+                f"{r['max_test_acc_diff'][key]:.4f}",
+            ]
+        )
+    return f"Each job: `{' '.join(r['budget'])}`.\n\n" + table(
+        ["launcher", "total wall time", "speed-up", "largest test-accuracy difference to the basic twin"], rows
+    )
 
 
 def memory_format(r: dict, variant: str | None) -> str:
     keep = variant.split(",") if variant else None
-    rows = [[x["model"], x["step"], f"{x['median']['nchw']:.0f}", f"{x['median']['channels_last']:.0f}",
-             f"**{x['speedup']:.2f}×**"] for x in r["results"] if keep is None or x["model"] in keep]
+    rows = [
+        [
+            x["model"],
+            x["step"],
+            f"{x['median']['nchw']:.0f}",
+            f"{x['median']['channels_last']:.0f}",
+            f"**{x['speedup']:.2f}×**",
+        ]
+        for x in r["results"]
+        if keep is None or x["model"] in keep
+    ]
     return table(["model", "step", "NCHW images/s", "channels_last images/s", "speed-up"], rows)
 
 
 def host_memory(r: dict, variant: str | None) -> str:
     rows = []
     for name, s in r["summary"].items():
-        rows.append([f"{name}: `{' '.join(r['cases'][name])}`", f"{s['off']['train_s']:.2f} / {s['on']['train_s']:.2f}",
-                     f"**{s['speedup']:.2f}×**", f"{num(s['off']['faults'])} / {num(s['on']['faults'])}",
-                     f"{s['off']['peak_mib']:.0f} / {s['on']['peak_mib']:.0f}"])
-    return table(["run (through `train.py`)", "training s (off / on)", "speed-up", "page faults (off / on)",
-                  "peak resident MiB (off / on)"], rows)
+        rows.append(
+            [
+                f"{name}: `{' '.join(r['cases'][name])}`",
+                f"{s['off']['train_s']:.2f} / {s['on']['train_s']:.2f}",
+                f"**{s['speedup']:.2f}×**",
+                f"{num(s['off']['faults'])} / {num(s['on']['faults'])}",
+                f"{s['off']['peak_mib']:.0f} / {s['on']['peak_mib']:.0f}",
+            ]
+        )
+    return table(
+        [
+            "run (through `train.py`)",
+            "training s (off / on)",
+            "speed-up",
+            "page faults (off / on)",
+            "peak resident MiB (off / on)",
+        ],
+        rows,
+    )
 
 
-LOOPS = {"victim": "victim training", "victim_dataloader": "victim training, DataLoader path",
-         "program": "program optimization", "attack": "PGD-10 attack"}
+LOOPS = {
+    "victim": "victim training",
+    "victim_dataloader": "victim training, DataLoader path",
+    "program": "program optimization",
+    "attack": "PGD-10 attack",
+}
 
 
 def suite(r: dict, variant: str | None) -> str:
-    rows = [[LOOPS.get(x["loop"], x["loop"]), x["model"], f"{x['median']['lightning']:.0f}",
-             f"{x['median']['plain']:.0f}", f"**{x['ratio']:.3f}**",
-             f"{x['peak_mib']['lightning']:.0f} / {x['peak_mib']['plain']:.0f}"] for x in r["results"]]
-    out = table(["loop", "model", "Lightning images/s", "plain images/s", "Lightning / plain",
-                 "peak MiB (Lightning / plain)"], rows)
+    rows = [
+        [
+            LOOPS.get(x["loop"], x["loop"]),
+            x["model"],
+            f"{x['median']['lightning']:.0f}",
+            f"{x['median']['plain']:.0f}",
+            f"**{x['ratio']:.3f}**",
+            f"{x['peak_mib']['lightning']:.0f} / {x['peak_mib']['plain']:.0f}",
+        ]
+        for x in r["results"]
+    ]
+    out = table(
+        ["loop", "model", "Lightning images/s", "plain images/s", "Lightning / plain", "peak MiB (Lightning / plain)"],
+        rows,
+    )
     if r.get("program_over_training"):
-        out += "\n\nProgram step / training step of the same network (Lightning paths): " + ", ".join(
-            f"{m} **{v:.2f}×**" for m, v in r["program_over_training"].items()) + "."
+        out += (
+            "\n\nProgram step / training step of the same network (Lightning paths): "
+            + ", ".join(f"{m} **{v:.2f}×**" for m, v in r["program_over_training"].items())
+            + "."
+        )
     return out
 
 
@@ -159,13 +237,19 @@ def attack_throughput(r: dict, variant: str | None) -> str:
 
 def airbench_reference(r: dict, variant: str | None) -> str:
     rows = []
-    for name, label in (("reference", "airbench94, bespoke script (`airbench==0.1.8`)"), ("ours", "ours, Lightning + Hydra")):
+    for name, label in (
+        ("reference", "airbench94, bespoke script (`airbench==0.1.8`)"),
+        ("ours", "ours, Lightning + Hydra"),
+    ):
         x = r[name]
         t = f"{x['train_s']:,.0f} s" + (f" (**{r['time_ratio_ours_over_reference']:.2f}×**)" if name == "ours" else "")
-        rows.append([label, t, pct(x["test_acc"]), pct(x["lossless_check"]["lossless"]), pct(x["lossless_check"]["jpeg"])])
+        rows.append(
+            [label, t, pct(x["test_acc"]), pct(x["lossless_check"]["lossless"]), pct(x["lossless_check"]["jpeg"])]
+        )
     n = r["reference"]["lossless_check"]["images"]
-    return table(["victim", "training time", "JPEG test set (10,000)", f"lossless subset ({n:,})",
-                  f"the same {n:,}, JPEG"], rows)
+    return table(
+        ["victim", "training time", "JPEG test set (10,000)", f"lossless subset ({n:,})", f"the same {n:,}, JPEG"], rows
+    )
 
 
 def time_to_accuracy(r: dict, variant: str | None) -> str:
@@ -173,32 +257,90 @@ def time_to_accuracy(r: dict, variant: str | None) -> str:
     for part in ("victim", "program"):
         x = r[part]
         epochs = x["epochs"]
-        rows.append([f"`{x['command']}`", len(epochs), f"{epochs[-1][0]:,.0f} s",
-                     ", ".join(f"{100 * acc:.1f}" for _, acc in epochs) + " %", f"**{pct(x['test_acc'])}**"])
+        rows.append(
+            [
+                f"`{x['command']}`",
+                len(epochs),
+                f"{epochs[-1][0]:,.0f} s",
+                ", ".join(f"{100 * acc:.1f}" for _, acc in epochs) + " %",
+                f"**{pct(x['test_acc'])}**",
+            ]
+        )
     return table(["run", "epochs", "training time", "val acc per epoch", "test acc"], rows)
 
 
 def imagenet_step(r: dict, variant: str | None) -> str:
     """One program step through EfficientNet-Lite0 per canvas and lever (bench/imagenet_step.py's record)."""
-    rows = [[f"{x['canvas']} px", x["lever"], x["threads"], f"**{x['median_images_per_s']}**", x["gflops_per_image"],
-             pct(x.get("fraction_of_peak"), 1), x["mnist_epoch_min"]] for x in r["results"]]
-    return table(["canvas", "lever", "threads", "images/s (median)", "GFLOP per image (step)", "of the cores' peak",
-                  "minutes per MNIST epoch"], rows)
+    rows = [
+        [
+            f"{x['canvas']} px",
+            x["lever"],
+            x["threads"],
+            f"**{x['median_images_per_s']}**",
+            x["gflops_per_image"],
+            pct(x.get("fraction_of_peak"), 1),
+            x["mnist_epoch_min"],
+        ]
+        for x in r["results"]
+    ]
+    return table(
+        [
+            "canvas",
+            "lever",
+            "threads",
+            "images/s (median)",
+            "GFLOP per image (step)",
+            "of the cores' peak",
+            "minutes per MNIST epoch",
+        ],
+        rows,
+    )
 
 
 def imagenet_protocol(r: dict, variant: str | None) -> str:
     """The paper's protocol through the ImageNet victim, a row a run (bench/imagenet_curve.py's record); `reads`:
     which ImageNet classes each target class reads, by name."""
     if variant == "reads":
-        return table(["row", "target class → the ImageNet class(es) it reads"],
-                     [[x["name"], "; ".join(f"{t['target']} → {', '.join(t['names'])}" for t in x["reads"])]
-                      for x in r["rows"] if x.get("reads")])
-    rows = [[x["name"], f"{x['canvas']} px", f"{x['image_size']} px", x["program"], x["mapping"],
-             "pretrained" if x["victim_weights"] else "**untrained**", num(x["images_seen"]),
-             num(x["train_s"]), x["images_per_s"], f"**{pct(x['test_acc'])}**",
-             " → ".join(pct(p["val_acc"], 1) for p in x["curve"])] for x in r["rows"]]
-    return table(["row", "canvas", "target image", "program", "map", "victim", "images seen", "training s",
-                  "images/s", "test accuracy", "validation accuracy at each validation"], rows)
+        return table(
+            ["row", "target class → the ImageNet class(es) it reads"],
+            [
+                [x["name"], "; ".join(f"{t['target']} → {', '.join(t['names'])}" for t in x["reads"])]
+                for x in r["rows"]
+                if x.get("reads")
+            ],
+        )
+    rows = [
+        [
+            x["name"],
+            f"{x['canvas']} px",
+            f"{x['image_size']} px",
+            x["program"],
+            x["mapping"],
+            "pretrained" if x["victim_weights"] else "**untrained**",
+            num(x["images_seen"]),
+            num(x["train_s"]),
+            x["images_per_s"],
+            f"**{pct(x['test_acc'])}**",
+            " → ".join(pct(p["val_acc"], 1) for p in x["curve"]),
+        ]
+        for x in r["rows"]
+    ]
+    return table(
+        [
+            "row",
+            "canvas",
+            "target image",
+            "program",
+            "map",
+            "victim",
+            "images seen",
+            "training s",
+            "images/s",
+            "test accuracy",
+            "validation accuracy at each validation",
+        ],
+        rows,
+    )
 
 
 def reliability(r: dict, variant: str | None) -> str:
@@ -207,11 +349,28 @@ def reliability(r: dict, variant: str | None) -> str:
         return s if len(s) <= n else s[:n] + "…"
 
     if variant == "interruptions":
-        rows = [[x["interruption"], x["exit"], x["metrics_json"].get("status", ""), cut(x["report"].split(";")[0]),
-                 x["export"] + ("; a `.tmp` file is left" if x["temp_files_left"] else ""),
-                 "yes" if x["resume_reproduced"] else "**no**"] for x in r["interruptions"]]
-        return table(["interruption", "exit", "`metrics.json` says", "`python -m reprog.report` lists", "export",
-                      "resumed: same test metrics"], rows)
+        rows = [
+            [
+                x["interruption"],
+                x["exit"],
+                x["metrics_json"].get("status", ""),
+                cut(x["report"].split(";")[0]),
+                x["export"] + ("; a `.tmp` file is left" if x["temp_files_left"] else ""),
+                "yes" if x["resume_reproduced"] else "**no**",
+            ]
+            for x in r["interruptions"]
+        ]
+        return table(
+            [
+                "interruption",
+                "exit",
+                "`metrics.json` says",
+                "`python -m reprog.report` lists",
+                "export",
+                "resumed: same test metrics",
+            ],
+            rows,
+        )
     counts: dict[str, int] = {}
     for x in r["bad_inputs"]:
         counts[x["outcome"]] = counts.get(x["outcome"], 0) + 1
@@ -224,44 +383,69 @@ def reliability(r: dict, variant: str | None) -> str:
 V = "outputs/i19/victim/victim.safetensors"
 R = "outputs/i19"
 RECORDS: dict[str, tuple[Callable[[dict, str | None], str], str | None]] = {
-    "docs/transfer_cpu.json": (transfer,
+    "docs/transfer_cpu.json": (
+        transfer,
         f"python -m reprog.transfer programs=[{R}/wb1/program.safetensors,{R}/prog_r20s1/program.safetensors,"
         f"{R}/prog_r18/program.safetensors,{R}/prog_airbench/program.safetensors,{R}/subprog/program.safetensors] "
         f"victims=[{R}/victim/victim.safetensors,{R}/r20s1/victim.safetensors,{R}/r18/victim.safetensors,"
         f"{R}/airbench/victim.safetensors,{R}/substitute/substitute_eps8.safetensors] "
-        "\"names=[resnet20 seed 0,resnet20 seed 1,resnet18,airbench,substitute of seed 0]\" out=docs/transfer_cpu"),
-    "docs/black_box_curve_cpu.json": (query_curve,
+        '"names=[resnet20 seed 0,resnet20 seed 1,resnet18,airbench,substitute of seed 0]" out=docs/transfer_cpu',
+    ),
+    "docs/black_box_curve_cpu.json": (
+        query_curve,
         "python bench/black_box_curve.py --runs cold=<cold run> warm=<warm run> --white-box <white-box run> "
-        "--out docs/black_box_curve_cpu"),
-    "docs/black_box_grid_cpu.json": (query_curve,
-        "python bench/black_box_curve.py --runs \"full, q 10=<run>\" \"grid 8, q 10=<run>\" \"grid 4, q 10=<run>\" "
-        "\"SPSA-GC grid 8, q 5=<run>\" \"label oracle, grid 8=<run>\" \"grid 8, 2 epochs=<run>\" "
-        "--white-box <white-box run> --out docs/black_box_grid_cpu"),
-    "docs/black_box_warm_cpu.json": (query_curve,
-        "python bench/black_box_curve.py --runs \"batch 128=<run>\" \"batch 32=<run>\" \"batch 8=<run>\" "
-        "\"warm start, batch 32=<run>\" \"warm start, batch 32, lr 0.02=<run>\" --spent \"warm start, batch 32=20000\" "
-        "\"warm start, batch 32, lr 0.02=20000\" --baseline \"batch 32\" --white-box <white-box run> "
-        "--out docs/black_box_warm_cpu"),
+        "--out docs/black_box_curve_cpu",
+    ),
+    "docs/black_box_grid_cpu.json": (
+        query_curve,
+        'python bench/black_box_curve.py --runs "full, q 10=<run>" "grid 8, q 10=<run>" "grid 4, q 10=<run>" '
+        '"SPSA-GC grid 8, q 5=<run>" "label oracle, grid 8=<run>" "grid 8, 2 epochs=<run>" '
+        "--white-box <white-box run> --out docs/black_box_grid_cpu",
+    ),
+    "docs/black_box_warm_cpu.json": (
+        query_curve,
+        'python bench/black_box_curve.py --runs "batch 128=<run>" "batch 32=<run>" "batch 8=<run>" '
+        '"warm start, batch 32=<run>" "warm start, batch 32, lr 0.02=<run>" --spent "warm start, batch 32=20000" '
+        '"warm start, batch 32, lr 0.02=20000" --baseline "batch 32" --white-box <white-box run> '
+        "--out docs/black_box_warm_cpu",
+    ),
     "docs/detection_cpu.json": (detection, f"python bench/detection.py --victim {V}"),
-    "docs/bank_throughput_cpu.json": (bank_throughput, "python bench/bank.py throughput --repeats 3 --out docs/bank_throughput_cpu.json"),
-    "docs/bank_study_cpu.json": (bank_study,
-        f"python bench/bank.py study --victim {V} --sweeps outputs/i20/study --out docs/bank_study_cpu.json"),
+    "docs/bank_throughput_cpu.json": (
+        bank_throughput,
+        "python bench/bank.py throughput --repeats 3 --out docs/bank_throughput_cpu.json",
+    ),
+    "docs/bank_study_cpu.json": (
+        bank_study,
+        f"python bench/bank.py study --victim {V} --sweeps outputs/i20/study --out docs/bank_study_cpu.json",
+    ),
     "docs/bench/memory_format_cpu.json": (memory_format, "python bench/memory_format.py"),
     "docs/bench/memory_format_airbench_cpu.json": (memory_format, "python bench/memory_format.py --models airbench"),
     "docs/bench/host_memory_cpu.json": (host_memory, "python bench/host_memory.py"),
     "docs/bench/suite_cpu.json": (suite, "python bench/suite.py --batch 128 --steps 10 --attack-steps 3"),
-    "docs/bench/suite_data_path_cpu.json": (suite,
-        "python bench/suite.py --loops victim victim_dataloader --models resnet20 --batch 128 --steps 20"),
-    "docs/bench/attack_throughput_cpu.json": (attack_throughput,
-        "python bench/attack_throughput.py --victim outputs/runs/victim_cifar10_cpu/victim.safetensors --repeats 3 --calls 2"),
+    "docs/bench/suite_data_path_cpu.json": (
+        suite,
+        "python bench/suite.py --loops victim victim_dataloader --models resnet20 --batch 128 --steps 20",
+    ),
+    "docs/bench/attack_throughput_cpu.json": (
+        attack_throughput,
+        "python bench/attack_throughput.py --victim outputs/runs/victim_cifar10_cpu/victim.safetensors "
+        "--repeats 3 --calls 2",
+    ),
     "docs/bench/airbench_reference_cpu.json": (airbench_reference, "python bench/airbench_reference.py"),
-    "docs/bench/time_to_accuracy_cpu.json": (time_to_accuracy, "python bench/time_to_accuracy.py --program-args trainer.max_epochs=3"),
-    "docs/bench/time_to_accuracy_scale_cpu.json": (time_to_accuracy,
+    "docs/bench/time_to_accuracy_cpu.json": (
+        time_to_accuracy,
+        "python bench/time_to_accuracy.py --program-args trainer.max_epochs=3",
+    ),
+    "docs/bench/time_to_accuracy_scale_cpu.json": (
+        time_to_accuracy,
         "python bench/time_to_accuracy.py --runs <that folder> --reuse-victim --program reprogram_mnist_scale "
-        "--program-args trainer.max_epochs=3 program.scale=scalar scheduler=epoch_decay"),
-    "docs/bench/time_to_accuracy_pixel_cpu.json": (time_to_accuracy,
+        "--program-args trainer.max_epochs=3 program.scale=scalar scheduler=epoch_decay",
+    ),
+    "docs/bench/time_to_accuracy_pixel_cpu.json": (
+        time_to_accuracy,
         "python bench/time_to_accuracy.py --runs <that folder> --reuse-victim --program reprogram_mnist_scale "
-        "--program-args trainer.max_epochs=10"),
+        "--program-args trainer.max_epochs=10",
+    ),
     "docs/bench/imagenet_step_cpu.json": (imagenet_step, None),
     "docs/imagenet_protocol_cpu.json": (imagenet_protocol, None),
     "docs/bench/reliability_cpu.json": (reliability, "python bench/reliability.py"),
@@ -289,8 +473,9 @@ def pages() -> list[Path]:
 
 def rendered(page: Path) -> str:
     text = page.read_text()
-    return MARKER.sub(lambda m: m.group(1) + "\n" + render(m.group("path"), m.group("variant"), page) + "\n" + m.group(5),
-                      text)
+    return MARKER.sub(
+        lambda m: m.group(1) + "\n" + render(m.group("path"), m.group("variant"), page) + "\n" + m.group(5), text
+    )
 
 
 def stale() -> list[Path]:

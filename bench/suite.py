@@ -35,13 +35,23 @@ from reprog.instantiators import instantiate_group
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "bench" / "results"
 RUNS = ROOT / "outputs" / "bench" / "suite"  # the Lightning runs' logs
-QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "callbacks.rich_progress_bar=null",
-         "callbacks.model_checkpoint=null", "+trainer.enable_checkpointing=false"]
+QUIET = [
+    "trainer.enable_progress_bar=false",
+    "trainer.enable_model_summary=false",
+    "callbacks.rich_progress_bar=null",
+    "callbacks.model_checkpoint=null",
+    "+trainer.enable_checkpointing=false",
+]
 LOOPS = {  # loop -> the experiment its Lightning path runs, and its overrides (model named by {model})
     "victim": ["experiment=victim_cifar10", "model={model}"],
     "program": ["experiment=reprogram_mnist", "victim=random", "victim.model.arch={model}"],
-    "attack": ["experiment=attack_pgd", "victim=random", "victim.model.arch={model}", "task.eps_255=[8]",
-               "task.attacks.fgsm=null"],
+    "attack": [
+        "experiment=attack_pgd",
+        "victim=random",
+        "victim.model.arch={model}",
+        "task.eps_255=[8]",
+        "task.attacks.fgsm=null",
+    ],
     # the victim loop again, with the DataLoader path instead of device-resident batches (not run by default)
     "victim_dataloader": ["experiment=victim_cifar10", "model={model}", "data.device_resident=false"],
 }
@@ -68,8 +78,18 @@ class PeakMemory:
 def peak_rss_mib(loop: str, model: str, path: str, args) -> float:
     """Peak resident memory of a fresh process that runs one path for a few steps. In one process the figure
     would be that of the largest path so far: the process keeps the memory it frees (`keep_freed_host_memory`)."""
-    cmd = [sys.executable, __file__, "--peak-rss-of", loop, model, path, "--batch", str(args.batch),
-           "--warmup", str(args.warmup)]
+    cmd = [
+        sys.executable,
+        __file__,
+        "--peak-rss-of",
+        loop,
+        model,
+        path,
+        "--batch",
+        str(args.batch),
+        "--warmup",
+        str(args.warmup),
+    ]
     child = subprocess.run(cmd, capture_output=True, text=True)
     if child.returncode:
         sys.exit(f"{' '.join(cmd[1:])} failed:\n{child.stderr[-2000:]}")
@@ -121,9 +141,14 @@ def lightning_path(cfg, loop: str, n: int, device: torch.device) -> list[float]:
     loop = loop.split("_")[0]
     datamodule, module = instantiate(cfg.data), instantiate(cfg.task)
     clock = StepClock(device)
-    trainer = instantiate(cfg.trainer, callbacks=[*instantiate_group(cfg.callbacks), clock],
-                          logger=instantiate_group(cfg.logger), max_steps=n + 1, limit_val_batches=0,
-                          limit_test_batches=n + 1)
+    trainer = instantiate(
+        cfg.trainer,
+        callbacks=[*instantiate_group(cfg.callbacks), clock],
+        logger=instantiate_group(cfg.logger),
+        max_steps=n + 1,
+        limit_val_batches=0,
+        limit_test_batches=n + 1,
+    )
     if loop == "attack":
         trainer.test(module, datamodule=datamodule)
     else:
@@ -183,7 +208,7 @@ def plain_path(cfg, loop: str, n: int, device: torch.device) -> list[float]:
             x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
             for _ in range(steps):
                 x_adv.requires_grad_(True)
-                grad, = torch.autograd.grad(F.cross_entropy(victim(x_adv), y), x_adv)
+                (grad,) = torch.autograd.grad(F.cross_entropy(victim(x_adv), y), x_adv)
                 x_adv = x_adv.detach() + alpha * grad.sign()
                 x_adv = (x + (x_adv - x).clamp(-eps, eps)).clamp(0, 1)
             with torch.no_grad():
@@ -193,8 +218,11 @@ def plain_path(cfg, loop: str, n: int, device: torch.device) -> list[float]:
 
 
 def compose_loop(loop: str, model: str, batch: int, device: torch.device, out_dir: Path):
-    overrides = [o.format(model=model) for o in LOOPS[loop]] + QUIET + [
-        f"trainer.accelerator={device.type}", f"data.batch_size={batch}", f"data.eval_batch_size={batch}"]
+    overrides = (
+        [o.format(model=model) for o in LOOPS[loop]]
+        + QUIET
+        + [f"trainer.accelerator={device.type}", f"data.batch_size={batch}", f"data.eval_batch_size={batch}"]
+    )
     if device.type == "cuda":
         overrides.append("trainer=gpu")
     with initialize_config_dir(str(ROOT / "conf"), version_base="1.3"):
@@ -225,17 +253,31 @@ def measure(cases: list[tuple[str, str, int]], args, device: torch.device) -> li
                     stamps = run(cfgs[case], loop, args.warmup + steps, device)
                 runs[case][path].append(images_per_s(stamps, args.batch, args.warmup))
                 memory[case][path] = max(memory[case][path], mem.mib)  # CUDA; the CPU's is taken below
-                print(f"repeat {repeat + 1}/{args.repeats}  {loop:8s} {model:9s} {path:9s} "
-                      f"{runs[case][path][-1]:8.0f} images/s", flush=True)
+                print(
+                    f"repeat {repeat + 1}/{args.repeats}  {loop:8s} {model:9s} {path:9s} "
+                    f"{runs[case][path][-1]:8.0f} images/s",
+                    flush=True,
+                )
     if device.type == "cpu":
         for case in cases:
-            memory[case] = {path: peak_rss_mib(case[0], case[1], path, args) if args.peak_memory else None
-                            for path in ("lightning", "plain")}
+            memory[case] = {
+                path: peak_rss_mib(case[0], case[1], path, args) if args.peak_memory else None
+                for path in ("lightning", "plain")
+            }
     results = []
     for case, r in runs.items():
         median = {k: statistics.median(v) for k, v in r.items()}
-        results.append({"loop": case[0], "model": case[1], "batch": args.batch, "images_per_s": r, "median": median,
-                        "peak_mib": memory[case], "ratio": median["lightning"] / median["plain"]})
+        results.append(
+            {
+                "loop": case[0],
+                "model": case[1],
+                "batch": args.batch,
+                "images_per_s": r,
+                "median": median,
+                "peak_mib": memory[case],
+                "ratio": median["lightning"] / median["plain"],
+            }
+        )
     return results
 
 
@@ -250,15 +292,21 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--out", default=str(OUT / "suite.json"))
-    parser.add_argument("--peak-memory", action=argparse.BooleanOptionalAction, default=True,
-                        help="on a CPU, a fresh process per path to read its peak (--no-peak-memory: skip it)")
+    parser.add_argument(
+        "--peak-memory",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="on a CPU, a fresh process per path to read its peak (--no-peak-memory: skip it)",
+    )
     parser.add_argument("--peak-rss-of", nargs=3, metavar=("LOOP", "MODEL", "PATH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     keep_freed_host_memory()  # as train.py runs (keep_freed_host_memory=true): both paths share it
     if args.peak_rss_of:  # a child of peak_rss_mib: one path, a few untimed steps; the parent reads its peak
         loop, model, path = args.peak_rss_of
         run = lightning_path if path == "lightning" else plain_path
-        run(compose_loop(loop, model, args.batch, torch.device("cpu"), RUNS), loop, args.warmup + 2, torch.device("cpu"))
+        run(
+            compose_loop(loop, model, args.batch, torch.device("cpu"), RUNS), loop, args.warmup + 2, torch.device("cpu")
+        )
         print(vm_hwm_kib())
         return
     device = torch.device(args.device)
@@ -269,17 +317,24 @@ def main() -> None:
     cases = [(loop, model, attack_steps if loop == "attack" else steps) for loop in args.loops for model in args.models]
     results = measure(cases, args, device)
 
-    where = torch.cuda.get_device_name(device) if cuda else f"{platform.processor() or platform.machine()}, " \
-                                                              f"{torch.get_num_threads()} threads"
-    print(f"\n{device.type.upper()} ({where}), batch {args.batch}, medians of {args.repeats} alternating runs; "
-          "attack = PGD-10 at 8/255 (images attacked per second)\n")
+    where = (
+        torch.cuda.get_device_name(device)
+        if cuda
+        else f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads"
+    )
+    print(
+        f"\n{device.type.upper()} ({where}), batch {args.batch}, medians of {args.repeats} alternating runs; "
+        "attack = PGD-10 at 8/255 (images attacked per second)\n"
+    )
     print("| loop | model | Lightning images/s | plain images/s | Lightning / plain | peak MiB (Lightning / plain) |")
     print("|---|---|---|---|---|---|")
     for r in results:
         m, p = r["median"], r["peak_mib"]
         mib = lambda v: "—" if v is None else f"{v:.0f}"  # noqa: E731
-        print(f"| {r['loop']} | {r['model']} | {m['lightning']:.0f} | {m['plain']:.0f} | {r['ratio']:.3f} | "
-              f"{mib(p['lightning'])} / {mib(p['plain'])} |")
+        print(
+            f"| {r['loop']} | {r['model']} | {m['lightning']:.0f} | {m['plain']:.0f} | {r['ratio']:.3f} | "
+            f"{mib(p['lightning'])} / {mib(p['plain'])} |"
+        )
     speedup = {}  # a program step against a full training step of the same network (both Lightning)
     by = {(r["loop"], r["model"]): r["median"]["lightning"] for r in results}
     for model in args.models:
@@ -287,9 +342,20 @@ def main() -> None:
             speedup[model] = by["program", model] / by["victim", model]
             print(f"program / victim training, {model}: {speedup[model]:.2f}x")
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"device": where, "torch": torch.__version__, "batch": args.batch,
-                                          "repeats": args.repeats, "results": results,
-                                          "program_over_training": speedup}, indent=2) + "\n")
+    Path(args.out).write_text(
+        json.dumps(
+            {
+                "device": where,
+                "torch": torch.__version__,
+                "batch": args.batch,
+                "repeats": args.repeats,
+                "results": results,
+                "program_over_training": speedup,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"\nwritten {args.out}")
 
 

@@ -42,7 +42,7 @@ def free_port() -> int:
 
 
 def find_browser(name: str | None) -> str:
-    for candidate in ([name] if name else BROWSERS):
+    for candidate in [name] if name else BROWSERS:
         if path := shutil.which(candidate):
             return path
     sys.exit("error: no headless Chromium found; apt-get install chromium-headless-shell (or pass --browser)")
@@ -61,9 +61,18 @@ def wait_until_up(url: str, timeout: float = 60.0) -> None:
 
 def screenshot(browser: str, url: str, out: Path, size: str, budget_ms: int) -> None:
     with tempfile.TemporaryDirectory() as profile:
-        cmd = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars",
-               f"--user-data-dir={profile}", f"--window-size={size}", f"--virtual-time-budget={budget_ms}",
-               f"--screenshot={out}", url]
+        cmd = [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+            f"--user-data-dir={profile}",
+            f"--window-size={size}",
+            f"--virtual-time-budget={budget_ms}",
+            f"--screenshot={out}",
+            url,
+        ]
         subprocess.run(cmd, check=True, capture_output=True, timeout=120)
     print(f"{out}  <-  {url}")
 
@@ -84,8 +93,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.exit("error: tensorboard is not installed in this environment")
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
-    server = subprocess.Popen([tensorboard, "--logdir", args.logdir, "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [tensorboard, "--logdir", args.logdir, "--host", "127.0.0.1", "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_until_up(url)
         time.sleep(3)  # let it read the event files once

@@ -42,8 +42,9 @@ def plot(results: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.4))
-    for ax, (key, title, target) in zip(axes, (("victim", "airbench-class victim, CIFAR-10", 0.93),
-                                               ("program", "MNIST program through it", 0.95))):
+    for ax, (key, title, target) in zip(
+        axes, (("victim", "airbench-class victim, CIFAR-10", 0.93), ("program", "MNIST program through it", 0.95))
+    ):
         if key == "program":
             title += f" ({results.get('program_experiment', 'reprogram_mnist')})"
         seconds, acc = zip(*results[key]["epochs"])
@@ -85,12 +86,16 @@ def main() -> None:
     victim_dir = runs / "victim"
     if args.reuse_victim:
         config = (victim_dir / ".hydra" / "overrides.yaml").read_text()
-        victim = {"command": "python train.py " + " ".join(line[2:] for line in config.splitlines()),
-                  **curve(victim_dir)}
+        victim = {
+            "command": "python train.py " + " ".join(line[2:] for line in config.splitlines()),
+            **curve(victim_dir),
+        }
     else:
         victim = run(["experiment=victim_airbench", *args.victim_args], victim_dir)
-    program = run([f"experiment={args.program}", f"victim.ckpt_path={victim_dir / 'victim.safetensors'}",
-                   *args.program_args], runs / args.program)
+    program = run(
+        [f"experiment={args.program}", f"victim.ckpt_path={victim_dir / 'victim.safetensors'}", *args.program_args],
+        runs / args.program,
+    )
     device = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU"
     print(f"\n{device}; train seconds exclude validation\n")
     print("| run | epoch | train s | val acc |\n|---|---|---|---|")
@@ -99,10 +104,18 @@ def main() -> None:
             print(f"| {name} | {epoch} | {s:.1f} | {a:.2%} |")
     for name, r, target in (("victim", victim, 0.93), ("program", program, 0.95)):
         t = time_to(r["epochs"], target)
-        print(f"{name}: test acc {r['test_acc']:.2%}; val acc {target:.0%} "
-              + (f"reached after {t:.1f} s of training" if t is not None else "not reached"))
-    results = {"device": device, "victim": victim, "program": program, "program_experiment": args.program,
-               "victim_s_to_93": time_to(victim["epochs"], 0.93), "program_s_to_95": time_to(program["epochs"], 0.95)}
+        print(
+            f"{name}: test acc {r['test_acc']:.2%}; val acc {target:.0%} "
+            + (f"reached after {t:.1f} s of training" if t is not None else "not reached")
+        )
+    results = {
+        "device": device,
+        "victim": victim,
+        "program": program,
+        "program_experiment": args.program,
+        "victim_s_to_93": time_to(victim["epochs"], 0.93),
+        "program_s_to_95": time_to(program["epochs"], 0.95),
+    }
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2) + "\n")
     plot(results, out.with_suffix(".png"))

@@ -40,11 +40,14 @@ def read_artifact(path: str | Path, kind: str, hint: str) -> tuple[dict[str, tor
             header = f.metadata() or {}
             tensors = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:
-        raise UserError(f"cannot read {kind} {path} ({brief(e)}); it is not a complete .safetensors file: "
-                        f"copy it again, or {hint}") from e
+        raise UserError(
+            f"cannot read {kind} {path} ({brief(e)}); it is not a complete .safetensors file: copy it again, or {hint}"
+        ) from e
     if HEADER_KEY not in header:
-        raise UserError(f"{path} carries no reprog metadata in its header (written by another tool, or by reprog "
-                        f"before the header held it); {hint}")
+        raise UserError(
+            f"{path} carries no reprog metadata in its header (written by another tool, or by reprog "
+            f"before the header held it); {hint}"
+        )
     try:
         meta = json.loads(header[HEADER_KEY])
     except ValueError as e:
@@ -54,13 +57,17 @@ def read_artifact(path: str | Path, kind: str, hint: str) -> tuple[dict[str, tor
         try:
             copy = json.loads(sidecar.read_text())
         except (OSError, ValueError) as e:
-            raise UserError(f"cannot read {sidecar} ({brief(e)}); delete it (the metadata inside {path.name} "
-                            "is the original) or restore it") from e
+            raise UserError(
+                f"cannot read {sidecar} ({brief(e)}); delete it (the metadata inside {path.name} "
+                "is the original) or restore it"
+            ) from e
         field = first_difference(meta, copy)
         if field is not None:
-            raise UserError(f"{sidecar.name} disagrees with the metadata inside {path.name} at {field} "
-                            f"({_at(copy, field)!r} in the .json, {_at(meta, field)!r} in the file): the .json "
-                            f"was edited or belongs to another file; delete it or restore it")
+            raise UserError(
+                f"{sidecar.name} disagrees with the metadata inside {path.name} at {field} "
+                f"({_at(copy, field)!r} in the .json, {_at(meta, field)!r} in the file): the .json "
+                f"was edited or belongs to another file; delete it or restore it"
+            )
     return tensors, meta
 
 
@@ -94,13 +101,19 @@ def _at(value: Any, field: str) -> Any:
     return value
 
 
-def check_shapes(tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path, meta_name: str) -> None:
+def check_shapes(
+    tensors: dict[str, torch.Tensor], expected: dict[str, torch.Tensor], path: Path, meta_name: str
+) -> None:
     """The file's tensors are exactly those its metadata implies, with the same shapes."""
     missing, extra = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or extra:
-        raise UserError(f"{path} does not fit its own metadata: tensors {missing or ''} missing, "
-                        f"{extra or ''} unexpected for its {meta_name}")
+        raise UserError(
+            f"{path} does not fit its own metadata: tensors {missing or ''} missing, "
+            f"{extra or ''} unexpected for its {meta_name}"
+        )
     for name, tensor in expected.items():
         if tuple(tensors[name].shape) != tuple(tensor.shape):
-            raise UserError(f"{path} does not fit its own metadata: {name} is {tuple(tensors[name].shape)}, "
-                            f"but its {meta_name} needs {tuple(tensor.shape)}")
+            raise UserError(
+                f"{path} does not fit its own metadata: {name} is {tuple(tensors[name].shape)}, "
+                f"but its {meta_name} needs {tuple(tensor.shape)}"
+            )

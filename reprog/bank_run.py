@@ -38,13 +38,29 @@ from reprog.run_summary import RunRecord, plain_metrics
 log = logging.getLogger("reprog")
 
 # what each program of a bank may set for itself (everything else must be equal across the bank)
-PER_PROGRAM = ("data.digit_size", "data.position", "program", "mapping", "optimizer", "task.program",
-               "task.mapping", "task.optimizer", "task.init_program", "task.program_seed")
+PER_PROGRAM = (
+    "data.digit_size",
+    "data.position",
+    "program",
+    "mapping",
+    "optimizer",
+    "task.program",
+    "task.mapping",
+    "task.optimizer",
+    "task.init_program",
+    "task.program_seed",
+)
 SHARED_OPTIMIZER = ("optimizer._target_", "optimizer._partial_")  # one optimizer class for the whole bank
 PER_JOB = ("paths.output_dir", "trainer.default_root_dir", "logger", "callbacks")  # each job's own folder and logs
 # callbacks a bank replaces (per-program best epochs, per-job TensorBoard); any other acts on one program
-BANKED_CALLBACKS = {"model_checkpoint", "lr_monitor", "training_clock", "rng_state", "rich_progress_bar",
-                    "progress_log"}
+BANKED_CALLBACKS = {
+    "model_checkpoint",
+    "lr_monitor",
+    "training_clock",
+    "rng_state",
+    "rich_progress_bar",
+    "progress_log",
+}
 
 
 # images a victim pass when hydra.launcher.max_images is null: on a CPU, bigger stacks fall out of cache and a step
@@ -62,8 +78,10 @@ class Plan:
 def images_cap(cfg: dict[str, Any] | DictConfig, max_images: int | None) -> int:
     """How many images one victim pass may take: `max_images`, or (null) the device's default."""
     if max_images is not None and (type(max_images) is not int or max_images < 1):
-        raise UserError(f"hydra.launcher.max_images={max_images!r}: expected a whole number of images >= 1, or null "
-                        "for the device's default")
+        raise UserError(
+            f"hydra.launcher.max_images={max_images!r}: expected a whole number of images >= 1, or null "
+            "for the device's default"
+        )
     if max_images:
         return max_images
     accelerator = str((cfg.get("trainer") or {}).get("accelerator", "auto"))
@@ -84,20 +102,26 @@ def plan(configs: Sequence[dict[str, Any] | None], max_images: int | None) -> Pl
             groups.setdefault(bank_key(cfg), []).append(i)
     if len(groups) > 1:
         keys = sorted({k for a in groups for b in groups if a < b for k in _differ(json.loads(a), json.loads(b))})
-        notes.append(f"{sum(map(len, groups.values()))} jobs make {len(groups)} banks: they differ in "
-                     f"{', '.join(keys[:6])}{' ...' if len(keys) > 6 else ''}")
+        notes.append(
+            f"{sum(map(len, groups.values()))} jobs make {len(groups)} banks: they differ in "
+            f"{', '.join(keys[:6])}{' ...' if len(keys) > 6 else ''}"
+        )
     banks = []
     for members in groups.values():
         batch, cap = int(configs[members[0]]["data"]["batch_size"]), images_cap(configs[members[0]], max_images)
         per_bank = cap // batch if max_images else max(1, cap // batch)
         if per_bank < 1:
-            raise UserError(f"hydra.launcher.max_images={max_images} holds less than one program's batch "
-                            f"(data.batch_size={batch}); set it to at least {batch}")
+            raise UserError(
+                f"hydra.launcher.max_images={max_images} holds less than one program's batch "
+                f"(data.batch_size={batch}); set it to at least {batch}"
+            )
         chunks = [members[i : i + per_bank] for i in range(0, len(members), per_bank)]
         if len(chunks) > 1:
-            notes.append(f"a bank of {len(members)} jobs runs as {len(chunks)} sub-banks in turn: "
-                         f"hydra.launcher.max_images={max_images or f'null ({cap} here)'} holds {per_bank} "
-                         f"batches of {batch}")
+            notes.append(
+                f"a bank of {len(members)} jobs runs as {len(chunks)} sub-banks in turn: "
+                f"hydra.launcher.max_images={max_images or f'null ({cap} here)'} holds {per_bank} "
+                f"batches of {batch}"
+            )
         for chunk in chunks:
             (banks.append(chunk) if len(chunk) > 1 else alone.extend(chunk))
     return Plan(banks, sorted(alone), notes)
@@ -130,8 +154,9 @@ def alone_because(cfg: dict[str, Any]) -> str | None:
 def bank_key(cfg: dict[str, Any]) -> str:
     """What must be equal across a bank: the config without what each program or job sets for itself."""
     flat = _flatten(cfg)
-    dropped = lambda key: (key not in SHARED_OPTIMIZER
-                           and any(key == p or key.startswith(p + ".") for p in PER_PROGRAM + PER_JOB))
+    dropped = lambda key: (
+        key not in SHARED_OPTIMIZER and any(key == p or key.startswith(p + ".") for p in PER_PROGRAM + PER_JOB)
+    )
     return json.dumps({k: v for k, v in flat.items() if not dropped(k)}, sort_keys=True, default=str)
 
 
@@ -140,9 +165,12 @@ def member(cfg: dict[str, Any] | DictConfig) -> BankMember:
     data = cfg["data"]
     return BankMember(
         placement=Placement.make(data["canvas_size"], data["digit_size"], data.get("position")),
-        program=dict(cfg["program"]), mapping=dict(cfg["mapping"]),
+        program=dict(cfg["program"]),
+        mapping=dict(cfg["mapping"]),
         optimizer={k: v for k, v in cfg["optimizer"].items() if k not in ("_target_", "_partial_")},
-        init_program=(cfg.get("task") or {}).get("init_program"), seed=(cfg.get("task") or {}).get("program_seed"))
+        init_program=(cfg.get("task") or {}).get("init_program"),
+        seed=(cfg.get("task") or {}).get("program_seed"),
+    )
 
 
 def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_images: int | None) -> list[Any]:
@@ -165,11 +193,19 @@ def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_
     for k, (cfg, record) in enumerate(zip(configs, records)):
         metrics = plain_metrics(module.results[k])
         if k in module.failed:
-            record.update(status="failed", error=f"the program of this job, in a bank: {module.failed[k]}", metrics=metrics)
+            record.update(
+                status="failed", error=f"the program of this job, in a bank: {module.failed[k]}", metrics=metrics
+            )
             values.append(RuntimeError(module.failed[k]))
             continue
-        record.update(status="completed", metrics=metrics, epochs=trainer.current_epoch, steps=trainer.global_step,
-                      wall_time_s=wall, world_size=1)
+        record.update(
+            status="completed",
+            metrics=metrics,
+            epochs=trainer.current_epoch,
+            steps=trainer.global_step,
+            wall_time_s=wall,
+            world_size=1,
+        )
         hparams = {"seed": cfg.get("seed"), **dict(o.split("=", 1) for o in overrides[k] if "=" in o)}
         log_hparams(module.member_loggers[k], hparams, metrics)
         for logger in module.member_loggers[k]:
@@ -179,8 +215,9 @@ def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_
     return values
 
 
-def _fit_and_test(configs: Sequence[DictConfig], dirs: list[Path], records: list[RunRecord],
-                  max_images: int | None) -> tuple[BankModule, pl.Trainer]:
+def _fit_and_test(
+    configs: Sequence[DictConfig], dirs: list[Path], records: list[RunRecord], max_images: int | None
+) -> tuple[BankModule, pl.Trainer]:
     cfg = configs[0]  # equal to the others outside PER_PROGRAM and PER_JOB
     if cfg.get("seed") is not None:
         pl.seed_everything(cfg.seed, workers=True)
@@ -188,16 +225,24 @@ def _fit_and_test(configs: Sequence[DictConfig], dirs: list[Path], records: list
     if cfg.get("keep_freed_host_memory"):
         keep_freed_host_memory()
     datamodule = instantiate(cfg.data, digit_size=None)  # target images at their own size; each program places them
-    module = BankModule(victim=OmegaConf.to_container(cfg.task.victim), members=[replace(member(c), name=d.name) for c, d in zip(configs, dirs)],
-                        optimizer=instantiate(cfg.optimizer),
-                        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-                        num_classes=cfg.task.num_classes,
-                        eval_programs=max(1, images_cap(cfg, max_images) // cfg.data.eval_batch_size))
+    module = BankModule(
+        victim=OmegaConf.to_container(cfg.task.victim),
+        members=[replace(member(c), name=d.name) for c, d in zip(configs, dirs)],
+        optimizer=instantiate(cfg.optimizer),
+        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
+        num_classes=cfg.task.num_classes,
+        eval_programs=max(1, images_cap(cfg, max_images) // cfg.data.eval_batch_size),
+    )
     module.member_loggers = [instantiate_group(c.get("logger")) for c in configs]
     callbacks = instantiate_group(cfg.get("callbacks"))  # the bank's progress, drawn or logged
     bars = [c for c in callbacks if isinstance(c, ProgressBar) and cfg.trainer.enable_progress_bar]
-    trainer: pl.Trainer = instantiate(cfg.trainer, callbacks=bars + [c for c in callbacks if isinstance(c, ProgressLog)],
-                                      logger=False, enable_checkpointing=False, devices=1)
+    trainer: pl.Trainer = instantiate(
+        cfg.trainer,
+        callbacks=bars + [c for c in callbacks if isinstance(c, ProgressLog)],
+        logger=False,
+        enable_checkpointing=False,
+        devices=1,
+    )
     datamodule.prepare_data()
     for stage in ("fit", "test") if cfg.get("test") else ("fit",):
         datamodule.setup(stage)
@@ -206,8 +251,13 @@ def _fit_and_test(configs: Sequence[DictConfig], dirs: list[Path], records: list
     module.restore_best()
     if cfg.get("export"):  # before testing can fail
         for k in module.live():
-            path = save_program(dirs[k] / "program.safetensors", module.bank.programs[k], module.bank.label_maps[k],
-                                {"sha256": module.victim.sha256, "model": module.victim.spec}, target={"resize": RESIZE})
+            path = save_program(
+                dirs[k] / "program.safetensors",
+                module.bank.programs[k],
+                module.bank.label_maps[k],
+                {"sha256": module.victim.sha256, "model": module.victim.spec},
+                target={"resize": RESIZE},
+            )
             records[k].update(exports=[str(path), str(path.with_suffix(".json"))])
     if cfg.get("test"):
         trainer.test(module, datamodule=datamodule, weights_only=True)
@@ -233,8 +283,9 @@ def _job_logs(paths: Iterator[Path]) -> Iterator[None]:
 
 def _flatten(node: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(node, dict):
-        return {k: v for key, value in node.items() for k, v in _flatten(value, f"{prefix}{key}.").items()} or \
-            {prefix[:-1]: {}}
+        return {k: v for key, value in node.items() for k, v in _flatten(value, f"{prefix}{key}.").items()} or {
+            prefix[:-1]: {}
+        }
     return {prefix[:-1]: node}
 
 

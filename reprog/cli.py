@@ -49,10 +49,17 @@ def exit_on_user_error(task: Callable[..., Any]) -> Callable[..., Any]:
             how = interruption(e)
             if how:  # no traceback for a signal the user or the scheduler sent; a sweep stops with its job
                 resume = resume_point(Path(HydraConfig.get().runtime.output_dir)) if HydraConfig.initialized() else None
-                log.error("interrupted by %s; %s", how, f"resume with {resume}" if resume
-                          else "no checkpoint was saved yet: run it again to start over")
+                log.error(
+                    "interrupted by %s; %s",
+                    how,
+                    f"resume with {resume}" if resume else "no checkpoint was saved yet: run it again to start over",
+                )
                 raise SystemExit(128 + getattr(signal, how)) from None
-            if not isinstance(e, Exception) or not isinstance(e, USER_ERRORS) or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            if (
+                not isinstance(e, Exception)
+                or not isinstance(e, USER_ERRORS)
+                or os.environ.get("HYDRA_FULL_ERROR") == "1"
+            ):
                 raise
             message = one_line(e)
             log.error(message)

@@ -61,7 +61,10 @@ FLAG = Domain(bool)
 RULES: dict[str, Domain] = {
     "seed": Domain(int, 0, 2**32 - 1, nullable=True),
     "task.program_seed": Domain(int, 0, 2**32 - 1, nullable=True),
-    "train": FLAG, "test": FLAG, "export": FLAG, "keep_freed_host_memory": FLAG,
+    "train": FLAG,
+    "test": FLAG,
+    "export": FLAG,
+    "keep_freed_host_memory": FLAG,
     "trainer.max_epochs": Domain(int, -1),  # -1: until max_steps (checked with it below)
     "trainer.max_steps": Domain(int, -1),
     "trainer.min_epochs": Domain(int, 0, nullable=True),
@@ -79,13 +82,24 @@ RULES: dict[str, Domain] = {
     "data.crop_padding": INT_0,
     "data.mean": FRACTION,
     "data.std": POSITIVE,
-    "data.download": FLAG, "data.augment": FLAG, "data.device_resident": FLAG,
+    "data.download": FLAG,
+    "data.augment": FLAG,
+    "data.device_resident": FLAG,
     "*batch_size": INT_1,
     "*num_classes": Domain(int, 2),
-    "*digit_size": INT_1, "*canvas_size": INT_1, "*channels": INT_1,
+    "*digit_size": INT_1,
+    "*canvas_size": INT_1,
+    "*channels": INT_1,
     "oracle.grid": Domain(int, 1, nullable=True),  # before data's *.grid
-    "*train_size": INT_1, "*test_size": INT_1, "*.grid": INT_1, "*.square": INT_1,
-    "*channels_last": FLAG, "*compile": FLAG, "*random_init": FLAG, "*random_start": FLAG, "*learn_scale": FLAG,
+    "*train_size": INT_1,
+    "*test_size": INT_1,
+    "*.grid": INT_1,
+    "*.square": INT_1,
+    "*channels_last": FLAG,
+    "*compile": FLAG,
+    "*random_init": FLAG,
+    "*random_start": FLAG,
+    "*learn_scale": FLAG,
     "optimizer.lr": POSITIVE,
     "optimizer.weight_decay": NON_NEGATIVE,
     "optimizer.momentum": FRACTION,
@@ -112,21 +126,34 @@ RULES: dict[str, Domain] = {
     "task.eval_draws": INT_1,
     "task.attacks.*.size": Domain(float, 0, 100, open_low=True),  # a patch's share of the image area, in percent
     "task.attacks.*.degrees": NON_NEGATIVE,
-    "transform.degrees": NON_NEGATIVE, "transform.translate": FRACTION, "transform.brightness": NON_NEGATIVE,
-    "transform.blur": NON_NEGATIVE, "transform.noise": NON_NEGATIVE,
-    "*.lam_period": Domain(int, 1, nullable=True), "*.reservoir": Domain(int, 1, nullable=True),
-    "*.reservoir_after": INT_0, "*.probe_size": INT_0,
+    "transform.degrees": NON_NEGATIVE,
+    "transform.translate": FRACTION,
+    "transform.brightness": NON_NEGATIVE,
+    "transform.blur": NON_NEGATIVE,
+    "transform.noise": NON_NEGATIVE,
+    "*.lam_period": Domain(int, 1, nullable=True),
+    "*.reservoir": Domain(int, 1, nullable=True),
+    "*.reservoir_after": INT_0,
+    "*.probe_size": INT_0,
     "model.whiten_eps": POSITIVE,
-    "oracle.q": INT_1, "oracle.mu": POSITIVE, "oracle.correction": Domain(float, 0, 1),
-    "oracle.top_k": Domain(int, 1, nullable=True), "oracle.decimals": Domain(int, 0, nullable=True),
+    "oracle.q": INT_1,
+    "oracle.mu": POSITIVE,
+    "oracle.correction": Domain(float, 0, 1),
+    "oracle.top_k": Domain(int, 1, nullable=True),
+    "oracle.decimals": Domain(int, 0, nullable=True),
     "adv_training.val_batches": INT_1,
     "adv_training.overfit_floor": FRACTION,
     "adv_training.grad_align": NON_NEGATIVE,
     "*.square_queries": Domain(int, 1, nullable=True),
     "task.figure_samples": INT_0,
-    "*eps_255": NON_NEGATIVE, "*.eps": NON_NEGATIVE,
-    "*alpha_255": POSITIVE, "*.alpha": POSITIVE,
-    "*steps": INT_1, "*.epochs": INT_1, "*.rounds": Domain(int, 0), "*seed_size": INT_1,
+    "*eps_255": NON_NEGATIVE,
+    "*.eps": NON_NEGATIVE,
+    "*alpha_255": POSITIVE,
+    "*.alpha": POSITIVE,
+    "*steps": INT_1,
+    "*.epochs": INT_1,
+    "*.rounds": Domain(int, 0),
+    "*seed_size": INT_1,
     "*.budget": Domain(int, 1, nullable=True),
     "*.seed": Domain(int, 0, nullable=True),
     "*.confidence": FRACTION,
@@ -152,11 +179,15 @@ def check_config(cfg: DictConfig) -> None:
     if cfg.get("train", True) and not trainer.get("fast_dev_run"):
         epochs, steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
         if epochs == 0 or steps == 0:
-            raise UserError(f"trainer.max_{'epochs' if epochs == 0 else 'steps'}=0 trains nothing; set it >= 1 "
-                            "(a task that only evaluates runs with train=false)")
+            raise UserError(
+                f"trainer.max_{'epochs' if epochs == 0 else 'steps'}=0 trains nothing; set it >= 1 "
+                "(a task that only evaluates runs with train=false)"
+            )
         if epochs == -1 and (steps is None or steps < 1):
-            raise UserError("trainer.max_epochs=-1 trains until trainer.max_steps, which is not set; "
-                            "set trainer.max_epochs >= 1 or trainer.max_steps >= 1")
+            raise UserError(
+                "trainer.max_epochs=-1 trains until trainer.max_steps, which is not set; "
+                "set trainer.max_epochs >= 1 or trainer.max_steps >= 1"
+            )
 
 
 def _leaves(node: Any, prefix: str = "") -> Any:

@@ -24,18 +24,26 @@ def image_grid(images: torch.Tensor, titles: Sequence[str], cols: int = 8) -> pl
     return fig
 
 
-def adversarial_figure(images: torch.Tensor, adversarial: torch.Tensor, clean_probs: torch.Tensor,
-                       adv_probs: torch.Tensor, class_names: Sequence[str] | None = None) -> plt.Figure:
+def adversarial_figure(
+    images: torch.Tensor,
+    adversarial: torch.Tensor,
+    clean_probs: torch.Tensor,
+    adv_probs: torch.Tensor,
+    class_names: Sequence[str] | None = None,
+) -> plt.Figure:
     """Rows of original | perturbation (amplified) | adversarial, titled with predictions and confidences."""
     names = class_names or [str(i) for i in range(clean_probs.shape[1])]
     delta = (adversarial - images).detach().float().cpu()
     gain = 0.5 / max(delta.abs().max().item(), 1e-12)  # the largest change spans half the range
     fig, axes = plt.subplots(len(images), 3, figsize=(6.3, 2.2 * len(images)), squeeze=False)
-    for row, (x, d, x_adv, p, q) in enumerate(zip(images.detach().float().cpu(), delta,
-                                                 adversarial.detach().float().cpu(), clean_probs, adv_probs)):
-        panels = ((x, f"{names[p.argmax()]} {p.max():.0%}"),
-                  (0.5 + gain * d, f"perturbation x{gain:.0f}\nL-inf {d.abs().max() * 255:.1f}/255"),
-                  (x_adv, f"{names[q.argmax()]} {q.max():.0%}"))
+    for row, (x, d, x_adv, p, q) in enumerate(
+        zip(images.detach().float().cpu(), delta, adversarial.detach().float().cpu(), clean_probs, adv_probs)
+    ):
+        panels = (
+            (x, f"{names[p.argmax()]} {p.max():.0%}"),
+            (0.5 + gain * d, f"perturbation x{gain:.0f}\nL-inf {d.abs().max() * 255:.1f}/255"),
+            (x_adv, f"{names[q.argmax()]} {q.max():.0%}"),
+        )
         for ax, (img, title) in zip(axes[row], panels):
             ax.imshow(img.permute(1, 2, 0).clamp(0, 1).numpy())
             ax.set_title(title, fontsize=9)

@@ -1,7 +1,7 @@
 """Stick a saved adversarial patch onto images and classify them through the victim it was made for.
 
     python -m reprog.patch_predict patch=<attack run>/patch.safetensors victim=<victim run>/victim.safetensors \
-        images=cifar10             # the CIFAR-10 test set under data_dir; or an .npz with x uint8 (N, H, W, C), y optional
+        images=cifar10   # the CIFAR-10 test set under data_dir; or an .npz with x uint8 (N, H, W, C), y optional
 
 Settings (key=value): patch, victim, images (required); data_dir (env REPROG_DATA_DIR, default data), seed (0: the
 placements, position, angle and size, drawn per image), batch_size (512), show (20: predictions printed).
@@ -20,8 +20,15 @@ from reprog.errors import UserError
 from reprog.models.frozen import FrozenVictim, load_frozen_victim
 from reprog.predict import read_images
 
-DEFAULTS = {"patch": None, "victim": None, "images": None, "data_dir": None, "seed": "0", "batch_size": "512",
-            "show": "20"}
+DEFAULTS = {
+    "patch": None,
+    "victim": None,
+    "images": None,
+    "data_dir": None,
+    "seed": "0",
+    "batch_size": "512",
+    "show": "20",
+}
 USAGE = "usage: python -m reprog.patch_predict patch=P victim=V images=I"
 
 
@@ -47,14 +54,17 @@ def load(patch_path: str, victim_path: str) -> tuple[Patch, FrozenVictim]:
     patch = load_patch(patch_path, victim)
     made_for = patch.meta["victim"]["sha256"]
     if made_for != victim.sha256:
-        raise UserError(f"patch {patch_path} was made for victim sha256 {str(made_for)[:12]}…, but {victim_path} is "
-                        f"{victim.sha256[:12]}…; pass the victim it was trained on")
+        raise UserError(
+            f"patch {patch_path} was made for victim sha256 {str(made_for)[:12]}…, but {victim_path} is "
+            f"{victim.sha256[:12]}…; pass the victim it was trained on"
+        )
     return patch, victim
 
 
 @torch.inference_mode()
-def classify(patch: Patch, victim: FrozenVictim, images: torch.Tensor, seed: int = 0,
-             batch_size: int = 512) -> torch.Tensor:
+def classify(
+    patch: Patch, victim: FrozenVictim, images: torch.Tensor, seed: int = 0, batch_size: int = 512
+) -> torch.Tensor:
     """Victim predictions for uint8 (N, C, H, W) images with the patch stuck on, at placements drawn from `seed`."""
     patch.generator = torch.Generator().manual_seed(seed)
     x = images.float() / 255
@@ -81,8 +91,10 @@ def main(argv: list[str]) -> None:
         print(f"accuracy: {(preds == y).float().mean().item():.4f} on {len(y)} images")
         if patch.targeted:
             other = y != patch.target
-            print(f"patch success: {(preds[other] == patch.target).float().mean().item():.4f} "
-                  f"(class {patch.target}, on {int(other.sum())} images of other classes)")
+            print(
+                f"patch success: {(preds[other] == patch.target).float().mean().item():.4f} "
+                f"(class {patch.target}, on {int(other.sum())} images of other classes)"
+            )
 
 
 if __name__ == "__main__":

@@ -12,10 +12,13 @@ import torch.nn.functional as F
 
 from reprog.errors import UserError
 
-
 # named positions for sweeps (data.position=centre,top_left,bottom_right): (top, left) as fractions of the free margin
 ANCHORS: dict[str, tuple[int | None, int | None]] = {
-    "centre": (None, None), "top_left": (0, 0), "top_right": (0, 1), "bottom_left": (1, 0), "bottom_right": (1, 1),
+    "centre": (None, None),
+    "top_left": (0, 0),
+    "top_right": (0, 1),
+    "bottom_left": (1, 0),
+    "bottom_right": (1, 1),
 }
 
 
@@ -33,15 +36,19 @@ class Placement:
 
     def __post_init__(self) -> None:
         if not 1 <= self.size <= self.canvas:
-            raise UserError(f"image size {self.size} does not fit a {self.canvas}x{self.canvas} canvas; "
-                            f"choose a size from 1 to {self.canvas} (e.g. data.digit_size=14)")
+            raise UserError(
+                f"image size {self.size} does not fit a {self.canvas}x{self.canvas} canvas; "
+                f"choose a size from 1 to {self.canvas} (e.g. data.digit_size=14)"
+            )
         centre = (self.canvas - self.size) // 2
         object.__setattr__(self, "top", centre if self.top is None else self.top)
         object.__setattr__(self, "left", centre if self.left is None else self.left)
         for name in ("top", "left"):
             if not 0 <= getattr(self, name) <= self.canvas - self.size:
-                raise UserError(f"position {name}={getattr(self, name)} puts a {self.size}px image off the "
-                                f"{self.canvas}px canvas; use 0..{self.canvas - self.size}, or null to centre it")
+                raise UserError(
+                    f"position {name}={getattr(self, name)} puts a {self.size}px image off the "
+                    f"{self.canvas}px canvas; use 0..{self.canvas - self.size}, or null to centre it"
+                )
 
     @classmethod
     def make(cls, canvas: int, size: int, position: Any = None) -> "Placement":
@@ -50,10 +57,15 @@ class Placement:
             far = canvas - size
             top, left = ANCHORS[position or "centre"]
             return cls(canvas, size, None if top is None else top * far, None if left is None else left * far)
-        if (isinstance(position, str) or len(position) != 2
-                or not all(isinstance(v, int) and not isinstance(v, bool) for v in position)):
-            raise UserError(f"data.position={position}: expected null (centre), one of {', '.join(ANCHORS)}, "
-                            "or [top, left] in pixels")
+        if (
+            isinstance(position, str)
+            or len(position) != 2
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in position)
+        ):
+            raise UserError(
+                f"data.position={position}: expected null (centre), one of {', '.join(ANCHORS)}, "
+                "or [top, left] in pixels"
+            )
         return cls(canvas, size, int(position[0]), int(position[1]))
 
     @property
@@ -69,8 +81,10 @@ class Placement:
     def place(self, images: torch.Tensor) -> torch.Tensor:
         """(N, C, size, size) images onto an empty (zero) canvas: (N, C, canvas, canvas)."""
         if images.shape[-2:] != (self.size, self.size):
-            raise UserError(f"images are {tuple(images.shape[-2:])} but the placement expects "
-                            f"{self.size}x{self.size}; the data and the program disagree on the image size")
+            raise UserError(
+                f"images are {tuple(images.shape[-2:])} but the placement expects "
+                f"{self.size}x{self.size}; the data and the program disagree on the image size"
+            )
         right, bottom = self.canvas - self.left - self.size, self.canvas - self.top - self.size
         return F.pad(images, (self.left, right, self.top, bottom))
 

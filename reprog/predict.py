@@ -31,13 +31,25 @@ from reprog.errors import UserError, brief
 from reprog.models.frozen import FrozenVictim, load_frozen_victim
 from reprog.program_io import LoadedProgram, load_program
 
-DEFAULTS = {"program": "???", "victim": "???", "images": "???", "data_dir": "${oc.env:REPROG_DATA_DIR,data}",
-            "cache_dir": "${oc.env:REPROG_CACHE_DIR,outputs/cache}", "batch_size": 512, "show": 20,
-            "precision": "32-true"}
+DEFAULTS = {
+    "program": "???",
+    "victim": "???",
+    "images": "???",
+    "data_dir": "${oc.env:REPROG_DATA_DIR,data}",
+    "cache_dir": "${oc.env:REPROG_CACHE_DIR,outputs/cache}",
+    "batch_size": 512,
+    "show": 20,
+    "precision": "32-true",
+}
 PRECISIONS = ("32-true", "bf16-mixed")  # Lightning's names: fp32, or bf16 autocast
 USAGE = "usage: python -m reprog.predict program=P victim=V images=I"
-EXAMPLES = {"program": "<run>/program.safetensors", "victim": "<victim run>/victim.safetensors",
-            "images": "digits.npz or images=mnist", "data_dir": "data", "cache_dir": "outputs/cache"}
+EXAMPLES = {
+    "program": "<run>/program.safetensors",
+    "victim": "<victim run>/victim.safetensors",
+    "images": "digits.npz or images=mnist",
+    "data_dir": "data",
+    "cache_dir": "outputs/cache",
+}
 
 
 def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -50,34 +62,46 @@ def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tup
             return PaddedMNISTDataModule(data_dir, cache_dir=cache_dir, download=False).raw_split(train=False)
         except UserError as e:  # its hint names training's settings; name ours (a corrupt file keeps its own advice)
             what = str(e) if str(e).startswith("corrupt") else str(e).rsplit("; ", 1)[0]
-            raise UserError(f"images=mnist: {what}; point data_dir= (env REPROG_DATA_DIR) at the folder that "
-                            "holds MNIST/raw/") from e
+            raise UserError(
+                f"images=mnist: {what}; point data_dir= (env REPROG_DATA_DIR) at the folder that holds MNIST/raw/"
+            ) from e
     if images == "cifar10":
         try:
             return CIFAR10DataModule(data_dir, download=False).load_split(train=False)
         except UserError as e:
             what = str(e).rsplit("; ", 1)[0]
-            raise UserError(f"images=cifar10: {what}; point data_dir= (env REPROG_DATA_DIR) at the folder that "
-                            "holds cifar10/test.npz or cifar-10-batches-py/") from e
+            raise UserError(
+                f"images=cifar10: {what}; point data_dir= (env REPROG_DATA_DIR) at the folder that "
+                "holds cifar10/test.npz or cifar-10-batches-py/"
+            ) from e
     if Path(images).is_dir():
-        raise UserError(f"images={images} is a folder; pass an .npz file with x uint8 (N, H, W[, C]), or "
-                        "images=mnist or images=cifar10")
+        raise UserError(
+            f"images={images} is a folder; pass an .npz file with x uint8 (N, H, W[, C]), or "
+            "images=mnist or images=cifar10"
+        )
     try:
         with np.load(images, allow_pickle=False) as f:
             x, y = f["x"], (f["y"] if "y" in f.files else None)
     except Exception as e:
-        raise UserError(f"cannot read images {images} ({brief(e)}); give an .npz with x uint8 "
-                        "(N, H, W) or (N, H, W, C) and optional labels y, or images=mnist or images=cifar10") from e
+        raise UserError(
+            f"cannot read images {images} ({brief(e)}); give an .npz with x uint8 "
+            "(N, H, W) or (N, H, W, C) and optional labels y, or images=mnist or images=cifar10"
+        ) from e
     if x.dtype != np.uint8 or x.ndim not in (3, 4) or (x.ndim == 4 and x.shape[-1] not in (1, 3)) or 0 in x.shape[1:]:
-        raise UserError(f"images {images}: x is {x.dtype} {x.shape}; expected uint8 (N, H, W), (N, H, W, 1) "
-                        "or (N, H, W, 3)")
+        raise UserError(
+            f"images {images}: x is {x.dtype} {x.shape}; expected uint8 (N, H, W), (N, H, W, 1) or (N, H, W, 3)"
+        )
     if y is not None:
         if not np.issubdtype(y.dtype, np.integer):
-            raise UserError(f"images {images}: labels y are {y.dtype}; expected integers, one per image "
-                            "(or save the .npz without y)")
+            raise UserError(
+                f"images {images}: labels y are {y.dtype}; expected integers, one per image "
+                "(or save the .npz without y)"
+            )
         if y.shape != (x.shape[0],):
-            raise UserError(f"images {images}: labels y have shape {y.shape} for {x.shape[0]} images; "
-                            "expected one integer label per image (or save the .npz without y)")
+            raise UserError(
+                f"images {images}: labels y have shape {y.shape} for {x.shape[0]} images; "
+                "expected one integer label per image (or save the .npz without y)"
+            )
     x = torch.from_numpy((x if x.ndim == 4 else x[..., None]).transpose(0, 3, 1, 2).copy())
     return x, (torch.from_numpy(y.astype(np.int64)) if y is not None else None)
 
@@ -90,32 +114,41 @@ def load(program_path: str, victim_path: str) -> tuple[LoadedProgram, FrozenVict
     else:
         victim = load_frozen_victim(victim_path)
     if victim.sha256 != loaded.victim_sha256:
-        raise UserError(f"program {program_path} was made for victim sha256 {loaded.victim_sha256[:12]}…, but "
-                        f"{victim_path} is {victim.sha256[:12]}…; pass the victim it was trained on")
+        raise UserError(
+            f"program {program_path} was made for victim sha256 {loaded.victim_sha256[:12]}…, but "
+            f"{victim_path} is {victim.sha256[:12]}…; pass the victim it was trained on"
+        )
     resized = loaded.meta.get("target", {}).get("resize", RESIZE)
     if resized != RESIZE:
-        raise UserError(f"program {program_path} was trained on target images resized with {resized!r}, but this "
-                        f"reprog resizes with {RESIZE!r}; use the reprog version that made it")
+        raise UserError(
+            f"program {program_path} was trained on target images resized with {resized!r}, but this "
+            f"reprog resizes with {RESIZE!r}; use the reprog version that made it"
+        )
     return loaded, victim
 
 
 @torch.inference_mode()
-def classify(loaded: LoadedProgram, victim: FrozenVictim, images: torch.Tensor, batch_size: int = 512,
-             precision: str = "32-true") -> torch.Tensor:
+def classify(
+    loaded: LoadedProgram, victim: FrozenVictim, images: torch.Tensor, batch_size: int = 512, precision: str = "32-true"
+) -> torch.Tensor:
     """Target-class predictions for uint8 (N, C, H, W) images, C = 1 (grey, replicated) or the program's channels."""
     placement, channels = loaded.program.placement, loaded.program.channels
     if images.shape[1] not in (1, channels):
-        raise UserError(f"the images have {images.shape[1]} channels; this program takes grey images or "
-                        f"{channels}-channel ones")
+        raise UserError(
+            f"the images have {images.shape[1]} channels; this program takes grey images or {channels}-channel ones"
+        )
     images = resize(images, placement.size)
     with torch.autocast("cpu", torch.bfloat16, enabled=precision == "bf16-mixed"):
-        preds = [loaded.label_map(victim(loaded.program(to_canvas(chunk, placement, channels)))).argmax(1)
-                 for chunk in images.split(batch_size)]
+        preds = [
+            loaded.label_map(victim(loaded.program(to_canvas(chunk, placement, channels)))).argmax(1)
+            for chunk in images.split(batch_size)
+        ]
     return torch.cat(preds)
 
 
-def predict(program_path: str, victim_path: str, images: torch.Tensor, batch_size: int = 512,
-            precision: str = "32-true") -> torch.Tensor:
+def predict(
+    program_path: str, victim_path: str, images: torch.Tensor, batch_size: int = 512, precision: str = "32-true"
+) -> torch.Tensor:
     """Target-class predictions for uint8 (N, C, H, W) images, from the program and victim files."""
     return classify(*load(program_path, victim_path), images, batch_size, precision)
 
@@ -140,8 +173,9 @@ def settings(argv: list[str]) -> DictConfig:
         try:
             value = cfg[key]  # resolves interpolations such as ${oc.env:...}
         except OmegaConfBaseException as e:
-            raise UserError(f"cannot resolve {key}= ({brief(e, 160)}); fix the ${{...}} it uses, or give {key}= "
-                            "a plain value") from e
+            raise UserError(
+                f"cannot resolve {key}= ({brief(e, 160)}); fix the ${{...}} it uses, or give {key}= a plain value"
+            ) from e
         if value is None or str(value) == "":
             raise UserError(f"{key}= is empty; give a path, e.g. {key}={EXAMPLES[key]}")
         if OmegaConf.is_config(value):
@@ -176,8 +210,10 @@ def main(argv: list[str]) -> None:
             raise UserError(f"images={cfg.images} holds no images; give at least one")
         targets = loaded.label_map.num_targets
         if y is not None and len(y) and (int(y.min()) < 0 or int(y.max()) >= targets):
-            raise UserError(f"images={cfg.images} has labels {int(y.min())}..{int(y.max())}, but the program has "
-                            f"{targets} classes (0..{targets - 1}); fix the labels, or save the .npz without y")
+            raise UserError(
+                f"images={cfg.images} has labels {int(y.min())}..{int(y.max())}, but the program has "
+                f"{targets} classes (0..{targets - 1}); fix the labels, or save the .npz without y"
+            )
         preds = classify(loaded, victim, x, cfg.batch_size, cfg.precision)
     except UserError as e:
         raise SystemExit(f"error: {e}") from None

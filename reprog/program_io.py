@@ -31,15 +31,23 @@ class LoadedProgram:
         return self.meta["victim"]["sha256"]
 
 
-def save_program(path: str | Path, program: AdversarialProgram, label_map: LabelMap, victim: dict[str, Any],
-                 **extra: Any) -> Path:
+def save_program(
+    path: str | Path, program: AdversarialProgram, label_map: LabelMap, victim: dict[str, Any], **extra: Any
+) -> Path:
     """Write the program and its sidecar; `victim` is {"sha256": ..., "model": spec}."""
     tensors = {f"program.{k}": v for k, v in program.state_dict().items()}
     tensors.update({f"label_map.{k}": v for k, v in label_map.state_dict().items()})
-    meta = {"program": program.config(),
-            "label_map": {"kind": label_map.kind, "num_source": label_map.num_source,
-                          "num_targets": label_map.num_targets, "settings": label_map.settings()},
-            "victim": victim, **extra}
+    meta = {
+        "program": program.config(),
+        "label_map": {
+            "kind": label_map.kind,
+            "num_source": label_map.num_source,
+            "num_targets": label_map.num_targets,
+            "settings": label_map.settings(),
+        },
+        "victim": victim,
+        **extra,
+    }
     return save_artifact(path, tensors, meta)
 
 
@@ -52,8 +60,9 @@ def load_program(path: str | Path) -> LoadedProgram:
         placement = Placement(**cfg.pop("placement"))
         program = build_program(cfg.pop("family"), placement, **cfg)
         maps = meta["label_map"]
-        label_map = build_label_map(str(maps["kind"]), int(maps["num_source"]), int(maps["num_targets"]),
-                                    **dict(maps["settings"]))
+        label_map = build_label_map(
+            str(maps["kind"]), int(maps["num_source"]), int(maps["num_targets"]), **dict(maps["settings"])
+        )
         victim_sha256 = meta["victim"]["sha256"]
         expected = {f"program.{k}": v for k, v in program.state_dict().items()}
         expected.update({f"label_map.{k}": v for k, v in label_map.state_dict().items()})
@@ -65,7 +74,9 @@ def load_program(path: str | Path) -> LoadedProgram:
         raise UserError(f"program {path}: its metadata names no victim sha256; {TRAIN_HINT}")
     check_shapes(tensors, expected, path, f"program ({meta['program']}) and label map ({maps})")
     program.load_state_dict({k.removeprefix("program."): v for k, v in tensors.items() if k.startswith("program.")})
-    label_map.load_state_dict({k.removeprefix("label_map."): v for k, v in tensors.items() if k.startswith("label_map.")})
+    label_map.load_state_dict(
+        {k.removeprefix("label_map."): v for k, v in tensors.items() if k.startswith("label_map.")}
+    )
     if isinstance(label_map, IndexMap):
         try:
             label_map.set_index(label_map.index)  # a saved index is checked like a built one

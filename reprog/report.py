@@ -147,8 +147,11 @@ def _slurm_verdict(sweep_dir: Path, summary: dict[str, Any]) -> str:
     lines = []
     for log in sorted((sweep_dir / ".submitit" / job).glob(f"{job}_*_log.err")):
         try:
-            lines += [line for line in log.read_text(errors="replace").splitlines() if "slurmstepd" in line
-                      and "error:" in line and "REQUEUE" not in line and "PREEMPT" not in line]
+            lines += [
+                line
+                for line in log.read_text(errors="replace").splitlines()
+                if "slurmstepd" in line and "error:" in line and "REQUEUE" not in line and "PREEMPT" not in line
+            ]
         except OSError:
             continue
     best = [line for line in lines if "memory limit (" in line] or [line for line in lines if "memory" in line] or lines
@@ -171,8 +174,9 @@ def _pid_reused(pid: int, started: Any) -> bool:
     """True when /proc shows `pid` began well after the job did, so it is another process now (Linux only)."""
     try:
         ticks = int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
-        btime = next(int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
-                     if line.startswith("btime "))
+        btime = next(
+            int(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines() if line.startswith("btime ")
+        )
         when = datetime.fromisoformat(started)
         began = btime + ticks / os.sysconf("SC_CLK_TCK")
     except (OSError, ValueError, IndexError, StopIteration, TypeError):
@@ -225,8 +229,16 @@ def table(jobs: list[Job], metrics: list[str]) -> tuple[list[str], list[list[str
     header = ["job", "status", *keys, *metrics, "wall time (s)", "error"]
     rows = []
     for job in jobs:
-        rows.append([job.name, job.status, *(_one_line(job.params.get(k, "")) for k in keys),
-                     *(_cell(job.metrics.get(m), 4) for m in metrics), _cell(job.wall_time_s, 0), _one_line(job.error)])
+        rows.append(
+            [
+                job.name,
+                job.status,
+                *(_one_line(job.params.get(k, "")) for k in keys),
+                *(_cell(job.metrics.get(m), 4) for m in metrics),
+                _cell(job.wall_time_s, 0),
+                _one_line(job.error),
+            ]
+        )
     return header, rows
 
 
@@ -281,8 +293,14 @@ def plot(jobs: list[Job], x: str, y: str, group: str | None, path: Path) -> Path
         xs = sorted(by_x, key=position.__getitem__)
         means = [statistics.mean(by_x[v]) for v in xs]
         stds = [statistics.stdev(by_x[v]) if len(by_x[v]) > 1 else 0.0 for v in xs]
-        ax.errorbar([position[v] for v in xs], means, yerr=stds, marker="o", capsize=3,
-                    label=f"{group}={label}" if group else None)
+        ax.errorbar(
+            [position[v] for v in xs],
+            means,
+            yerr=stds,
+            marker="o",
+            capsize=3,
+            label=f"{group}={label}" if group else None,
+        )
     if not numeric:
         ax.set_xticks(list(position.values()), list(position))
     ax.set_xlabel(x)
@@ -296,32 +314,46 @@ def plot(jobs: list[Job], x: str, y: str, group: str | None, path: Path) -> Path
     return path
 
 
-def _check_names(jobs: list[Job], x: str | None, y: str | None, group: str | None,
-                 metrics: tuple[str, ...] | None) -> None:
+def _check_names(
+    jobs: list[Job], x: str | None, y: str | None, group: str | None, metrics: tuple[str, ...] | None
+) -> None:
     """Names the user typed must name something in the sweep; a typo would only give empty columns."""
     swept = sorted({k for job in jobs for k in job.params})
     measured = sorted({k for job in jobs for k in job.metrics})
     for flag, name in (("--x", x), ("--group", group)):
         if name and name not in swept:
-            raise UserError(f"{flag} {name!r} is not an override of any job; choose one of {swept}"
-                            if swept else f"{flag} {name!r}: the jobs have no overrides; drop {flag}")
+            raise UserError(
+                f"{flag} {name!r} is not an override of any job; choose one of {swept}"
+                if swept
+                else f"{flag} {name!r}: the jobs have no overrides; drop {flag}"
+            )
     if x == "":
         raise UserError(f"--x is empty; choose one of {swept}")
     if y is not None and y not in measured:
-        raise UserError(f"--y {y!r} is not a metric of any job; choose one of {measured}"
-                        if measured else f"--y {y!r}: no job has metrics yet; wait for a job to complete")
+        raise UserError(
+            f"--y {y!r} is not a metric of any job; choose one of {measured}"
+            if measured
+            else f"--y {y!r}: no job has metrics yet; wait for a job to complete"
+        )
     if metrics is not None:
         if not [m for m in metrics if m]:
-            raise UserError("--metrics is empty; give comma-separated metric names, "
-                            "e.g. --metrics test/acc,val/acc_best")
+            raise UserError(
+                "--metrics is empty; give comma-separated metric names, e.g. --metrics test/acc,val/acc_best"
+            )
         unknown = [m for m in metrics if m not in measured]
         if measured and unknown:
             raise UserError(f"--metrics names {unknown}, which no job has; choose from {measured}")
 
 
-def write_report(jobs: list[Job], sweep_dir: str | Path, x: str | None = None, y: str | None = None,
-                 group: str | None = None, metrics: tuple[str, ...] | None = None,
-                 out: str | Path | None = None) -> dict[str, Path]:
+def write_report(
+    jobs: list[Job],
+    sweep_dir: str | Path,
+    x: str | None = None,
+    y: str | None = None,
+    group: str | None = None,
+    metrics: tuple[str, ...] | None = None,
+    out: str | Path | None = None,
+) -> dict[str, Path]:
     """report.md, report.csv and (when something can be plotted) report.png for `jobs`; returns their paths.
 
     A name left as None takes its default and is used where it fits; a name given is checked against
@@ -335,8 +367,10 @@ def write_report(jobs: list[Job], sweep_dir: str | Path, x: str | None = None, y
     swept_group = group if group and any(group in job.params for job in jobs) else None
     plottable = bool(_points(jobs, x, y, swept_group))
     if strict_plot and not plottable:
-        raise UserError(f"no completed job has both {x!r} (an override) and a numeric {y!r} (a metric); "
-                        "choose --x and --y, or wait for a job to complete")
+        raise UserError(
+            f"no completed job has both {x!r} (an override) and a numeric {y!r} (a metric); "
+            "choose --x and --y, or wait for a job to complete"
+        )
 
     if out == "":
         raise UserError("--out is empty; pass a folder for the report, or drop --out to write into the sweep folder")
@@ -353,13 +387,20 @@ def write_report(jobs: list[Job], sweep_dir: str | Path, x: str | None = None, y
         if plottable:
             written["png"] = plot(jobs, x, y, swept_group, out / "report.png")
     except OSError as e:
-        raise UserError(f"cannot write the report into {out} ({brief(e, 160)}); "
-                        "pass a writable folder with --out") from e
+        raise UserError(
+            f"cannot write the report into {out} ({brief(e, 160)}); pass a writable folder with --out"
+        ) from e
     return written
 
 
-def report(sweep_dir: str | Path, x: str | None = None, y: str | None = None, group: str | None = None,
-           metrics: tuple[str, ...] | None = None, out: str | Path | None = None) -> dict[str, Path]:
+def report(
+    sweep_dir: str | Path,
+    x: str | None = None,
+    y: str | None = None,
+    group: str | None = None,
+    metrics: tuple[str, ...] | None = None,
+    out: str | Path | None = None,
+) -> dict[str, Path]:
     """Collect `sweep_dir` and write its report (see `write_report`); returns the written paths."""
     return write_report(collect(sweep_dir), sweep_dir, x, y, group, metrics, out)
 
@@ -369,10 +410,14 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("sweep_dir")
     parser.add_argument("--x", default=None, help=f"override on the x axis (default {DEFAULT_X}, if swept)")
     parser.add_argument("--y", default=None, help=f"metric on the y axis (default {DEFAULT_Y})")
-    parser.add_argument("--group", default=None,
-                        help=f"override drawn as one line per value (default {DEFAULT_GROUP}, if swept; '' for none)")
-    parser.add_argument("--metrics", default=None,
-                        help=f"comma-separated table columns (default {','.join(DEFAULT_METRICS)})")
+    parser.add_argument(
+        "--group",
+        default=None,
+        help=f"override drawn as one line per value (default {DEFAULT_GROUP}, if swept; '' for none)",
+    )
+    parser.add_argument(
+        "--metrics", default=None, help=f"comma-separated table columns (default {','.join(DEFAULT_METRICS)})"
+    )
     parser.add_argument("--out", default=None, help="folder for the report (default: the sweep folder)")
     args = parser.parse_args(argv)
     metrics = tuple(m.strip() for m in args.metrics.split(",")) if args.metrics is not None else None

@@ -25,8 +25,10 @@ def refuse_finished_run(run_dir: str | Path, overwrite: bool) -> None:
     except (OSError, ValueError, AttributeError):  # no record, or not ours: nothing finished to protect
         return
     if status == "completed" and not overwrite:
-        raise UserError(f"{run_dir} holds a completed run (its metrics.json); choose another hydra.run.dir, or add "
-                        "+overwrite=true to replace it")
+        raise UserError(
+            f"{run_dir} holds a completed run (its metrics.json); choose another hydra.run.dir, or add "
+            "+overwrite=true to replace it"
+        )
 
 
 class RefuseFinishedRunDir(Callback):

@@ -42,7 +42,8 @@ def job_overrides() -> list[str]:
 
 
 def resume_point(run_dir: Path) -> str | None:
-    """`ckpt_path=` of the newest checkpoint to resume from: last.ckpt, or the one Lightning saves for a SLURM requeue."""
+    """`ckpt_path=` of the newest checkpoint to resume from: last.ckpt, or the one Lightning saves for a SLURM
+    requeue."""
     saved = [*run_dir.glob("checkpoints/last.ckpt"), *run_dir.glob("hpc_ckpt_*.ckpt")]
     return f"ckpt_path={max(saved, key=lambda p: p.stat().st_mtime)}" if saved else None
 
@@ -69,7 +70,10 @@ def retire_hpc_checkpoints(run_dir: Path) -> dict[str, str]:
 
 def slurm_fields() -> dict[str, Any]:
     """Under SLURM, the job id and how often it was requeued, for metrics.json; nothing elsewhere."""
-    job = os.environ.get("SLURM_ARRAY_JOB_ID") and f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID')}"
+    job = (
+        os.environ.get("SLURM_ARRAY_JOB_ID")
+        and f"{os.environ['SLURM_ARRAY_JOB_ID']}_{os.environ.get('SLURM_ARRAY_TASK_ID')}"
+    )
     job = job or os.environ.get("SLURM_JOB_ID")
     return {"slurm": {"job_id": job, "restarts": int(os.environ.get("SLURM_RESTART_COUNT") or 0)}} if job else {}
 
@@ -93,20 +97,25 @@ class RunRecord:
         return self.path
 
     @contextmanager
-    def tracking(self, describe: Callable[[BaseException], str] = brief,
-                 resume_hint: Callable[[], str | None] = lambda: None) -> Iterator["RunRecord"]:
+    def tracking(
+        self, describe: Callable[[BaseException], str] = brief, resume_hint: Callable[[], str | None] = lambda: None
+    ) -> Iterator["RunRecord"]:
         """`running` now; `failed` or `interrupted` if the block raises (the block records `completed` itself).
 
         SIGTERM (a SLURM pre-emption, `kill`) outside `trainer.fit`/`test` raises `Terminated`; inside
         them Lightning's own handler stops at the next batch and raises `SIGTERMException`.
         """
-        self.update(status="running", pid=os.getpid(), host=socket.gethostname(),
-                    started=datetime.now().isoformat(timespec="seconds"))
+        self.update(
+            status="running",
+            pid=os.getpid(),
+            host=socket.gethostname(),
+            started=datetime.now().isoformat(timespec="seconds"),
+        )
         previous = signal.getsignal(signal.SIGTERM)
 
         def terminate(signum: int, frame: FrameType | None) -> None:
             if signal.getsignal(signal.SIGTERM) is terminate:  # else Lightning's handler, which called this one,
-                raise Terminated("SIGTERM")                    # stops the loop at the next batch
+                raise Terminated("SIGTERM")  # stops the loop at the next batch
 
         installed = _set_signal(signal.SIGTERM, terminate)
         try:
@@ -126,7 +135,7 @@ class RunRecord:
 
 
 def interruption(error: BaseException) -> str | None:
-    """"SIGINT" or "SIGTERM" when `error` is how Python or Lightning reports that signal, else None."""
+    """ "SIGINT" or "SIGTERM" when `error` is how Python or Lightning reports that signal, else None."""
     if isinstance(error, (SIGTERMException, Terminated)):
         return "SIGTERM"
     if isinstance(error, KeyboardInterrupt):

@@ -11,8 +11,15 @@ from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
 
 
-def onecycle(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, pct_start: float = 0.25,
-             div_factor: float = 25.0, final_div_factor: float = 1e4, anneal_strategy: str = "cos") -> LRScheduler:
+def onecycle(
+    optimizer: Optimizer,
+    total_steps: int,
+    steps_per_epoch: int,
+    pct_start: float = 0.25,
+    div_factor: float = 25.0,
+    final_div_factor: float = 1e4,
+    anneal_strategy: str = "cos",
+) -> LRScheduler:
     """Smith's one-cycle policy peaking at the optimizer's configured lr (constant for runs under 4 steps).
 
     It starts at lr / div_factor and ends at lr / (div_factor * final_div_factor); `anneal_strategy=linear`
@@ -21,12 +28,21 @@ def onecycle(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, pct_s
         return LambdaLR(optimizer, lambda step: 1.0)
     pct_start = max(pct_start, 2 / total_steps)
     max_lr = [g["lr"] for g in optimizer.param_groups]
-    return OneCycleLR(optimizer, max_lr, total_steps=total_steps, pct_start=pct_start, div_factor=div_factor,
-                      final_div_factor=final_div_factor, anneal_strategy=anneal_strategy, cycle_momentum=False)
+    return OneCycleLR(
+        optimizer,
+        max_lr,
+        total_steps=total_steps,
+        pct_start=pct_start,
+        div_factor=div_factor,
+        final_div_factor=final_div_factor,
+        anneal_strategy=anneal_strategy,
+        cycle_momentum=False,
+    )
 
 
-def cosine(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, warmup_steps: int = 0,
-           min_factor: float = 0.0) -> LRScheduler:
+def cosine(
+    optimizer: Optimizer, total_steps: int, steps_per_epoch: int, warmup_steps: int = 0, min_factor: float = 0.0
+) -> LRScheduler:
     """Linear warm-up, then cosine decay from the configured lr to `min_factor` times it."""
 
     def factor(step: int) -> float:
@@ -38,8 +54,9 @@ def cosine(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, warmup_
     return LambdaLR(optimizer, factor)
 
 
-def epoch_decay(optimizer: Optimizer, total_steps: int, steps_per_epoch: int, gamma: float = 0.96,
-                every_epochs: int = 2) -> LRScheduler:
+def epoch_decay(
+    optimizer: Optimizer, total_steps: int, steps_per_epoch: int, gamma: float = 0.96, every_epochs: int = 2
+) -> LRScheduler:
     """The reprogramming paper's schedule: lr times `gamma` every `every_epochs` epochs."""
     period = max(1, every_epochs * steps_per_epoch)
     return LambdaLR(optimizer, lambda step: gamma ** (step // period))

@@ -4,8 +4,8 @@
         victims=[<victim A>/victim.safetensors,<victim B>/victim.safetensors] [images=mnist] [out=transfer]
 
 Rows are programs, named by the victim they were trained on (found by sha256; bold, or * in the map, where it is
-applied to that victim), columns the victims they are applied to. Writes `<out>.json` and a heat map `<out>.png`. Settings as in `reprog.predict` (data_dir,
-cache_dir, batch_size), plus `names=[...]` to label the victims.
+applied to that victim), columns the victims they are applied to. Writes `<out>.json` and a heat map `<out>.png`.
+Settings as in `reprog.predict` (data_dir, cache_dir, batch_size), plus `names=[...]` to label the victims.
 """
 
 import json
@@ -20,14 +20,22 @@ from reprog.models.frozen import load_frozen_victim
 from reprog.predict import classify, read_images
 from reprog.program_io import load_program
 
-DEFAULTS = {"programs": "???", "victims": "???", "images": "mnist", "names": None, "out": "transfer",
-            "data_dir": "${oc.env:REPROG_DATA_DIR,data}", "cache_dir": "${oc.env:REPROG_CACHE_DIR,outputs/cache}",
-            "batch_size": 512}
+DEFAULTS = {
+    "programs": "???",
+    "victims": "???",
+    "images": "mnist",
+    "names": None,
+    "out": "transfer",
+    "data_dir": "${oc.env:REPROG_DATA_DIR,data}",
+    "cache_dir": "${oc.env:REPROG_CACHE_DIR,outputs/cache}",
+    "batch_size": 512,
+}
 USAGE = "usage: python -m reprog.transfer programs=[P1,P2,...] victims=[V1,V2,...]"
 
 
-def transfer_matrix(programs: list[str], victims: list[str], images: torch.Tensor, labels: torch.Tensor,
-                    batch_size: int = 512) -> tuple[list[list[float]], list[list[bool]]]:
+def transfer_matrix(
+    programs: list[str], victims: list[str], images: torch.Tensor, labels: torch.Tensor, batch_size: int = 512
+) -> tuple[list[list[float]], list[list[bool]]]:
     """`accuracy[i][j]`: program i through victim j; `own[i][j]`: whether victim j is the one program i was made for."""
     loaded = [load_program(p) for p in programs]
     frozen = [load_frozen_victim(v) for v in victims]
@@ -46,8 +54,15 @@ def heat_map(accuracy: list[list[float]], own: list[list[bool]], rows: list[str]
     ax.imshow(accuracy, vmin=0, vmax=1, cmap="viridis")
     for i, row in enumerate(accuracy):
         for j, a in enumerate(row):
-            ax.text(j, i, f"{a:.1%}{' *' if own[i][j] else ''}", ha="center", va="center",
-                    color="black" if a > 0.6 else "white", fontsize=9)
+            ax.text(
+                j,
+                i,
+                f"{a:.1%}{' *' if own[i][j] else ''}",
+                ha="center",
+                va="center",
+                color="black" if a > 0.6 else "white",
+                fontsize=9,
+            )
     ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
     ax.set_yticks(range(len(accuracy)), [f"program of {r}" for r in rows])
     ax.set_xlabel("applied to victim")
@@ -69,8 +84,9 @@ def main(argv: list[str]) -> None:
             settings = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
         except Exception as e:
             raise UserError(f"bad settings ({brief(e, 160)}); {USAGE}") from e
-        programs, victims = ([settings[k]] if isinstance(settings[k], str) else list(settings[k])
-                             for k in ("programs", "victims"))
+        programs, victims = (
+            [settings[k]] if isinstance(settings[k], str) else list(settings[k]) for k in ("programs", "victims")
+        )
         names = list(settings["names"] or [Path(v).parent.name or Path(v).stem for v in victims])
         if len(names) != len(victims):
             raise UserError(f"names= gives {len(names)} names for {len(victims)} victims")
@@ -89,9 +105,20 @@ def main(argv: list[str]) -> None:
         print(f"| {rows[i]} | " + " | ".join(cells) + " |")
     out = Path(settings["out"])
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(json.dumps(
-        {"programs": programs, "victims": victims, "names": names, "accuracy": accuracy, "own": own,
-         "images": settings["images"], "n": len(y)}, indent=2))
+    out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "programs": programs,
+                "victims": victims,
+                "names": names,
+                "accuracy": accuracy,
+                "own": own,
+                "images": settings["images"],
+                "n": len(y),
+            },
+            indent=2,
+        )
+    )
     heat_map(accuracy, own, rows, names, out.with_suffix(".png"))
     print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
 

@@ -40,8 +40,10 @@ def gratings(n: int, seed: int = 0, size: int = 32) -> tuple[np.ndarray, np.ndar
     theta = (y + rng.uniform(-0.3, 0.3, n)) * np.pi / 10
     freq, phase = rng.uniform(0.15, 0.5, n), rng.uniform(0, 2 * np.pi, n)
     yy, xx = np.mgrid[:size, :size]
-    wave = np.sin(freq[:, None, None] * (np.cos(theta)[:, None, None] * xx + np.sin(theta)[:, None, None] * yy)
-                  + phase[:, None, None])
+    wave = np.sin(
+        freq[:, None, None] * (np.cos(theta)[:, None, None] * xx + np.sin(theta)[:, None, None] * yy)
+        + phase[:, None, None]
+    )
     x = 128 + 100 * wave[..., None] * rng.uniform(0.3, 1.0, (n, 1, 1, 3)) + rng.normal(0, 20, (n, size, size, 3))
     return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64)
 
@@ -74,7 +76,9 @@ def cifar_pickle_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (folder / CIFAR10.meta["filename"]).write_bytes(pickle.dumps({"label_names": [str(i) for i in range(10)]}))
     monkeypatch.setattr(CIFAR10, "train_list", [[n, md5[n]] for n, _ in CIFAR10.train_list])
     monkeypatch.setattr(CIFAR10, "test_list", [[n, md5[n]] for n, _ in CIFAR10.test_list])
-    monkeypatch.setattr(CIFAR10, "meta", {**CIFAR10.meta, "md5": hashlib.md5((folder / "batches.meta").read_bytes()).hexdigest()})
+    monkeypatch.setattr(
+        CIFAR10, "meta", {**CIFAR10.meta, "md5": hashlib.md5((folder / "batches.meta").read_bytes()).hexdigest()}
+    )
     return root
 
 
@@ -135,8 +139,9 @@ def write_idx(path: Path, array: np.ndarray) -> None:
     path.write_bytes(header + array.astype(np.uint8).tobytes())
 
 
-def write_mnist(root: Path, name: str = "MNIST", n_train: int = 600, n_test: int = 200, gz: bool = False,
-                images=synthetic_digits) -> Path:
+def write_mnist(
+    root: Path, name: str = "MNIST", n_train: int = 600, n_test: int = 200, gz: bool = False, images=synthetic_digits
+) -> Path:
     """`root/<name>/raw/` with the four IDX files (or their .gz originals)."""
     import gzip
 
@@ -166,8 +171,13 @@ def victim_file(tmp_path: Path) -> Path:
     from reprog.models.export import save_victim
 
     torch.manual_seed(0)
-    spec = {"arch": "resnet20", "num_classes": 10, "mean": [0.49, 0.48, 0.45], "std": [0.25, 0.24, 0.26],
-            "weights": None}
+    spec = {
+        "arch": "resnet20",
+        "num_classes": 10,
+        "mean": [0.49, 0.48, 0.45],
+        "std": [0.25, 0.24, 0.26],
+        "weights": None,
+    }
     return save_victim(build_model(**spec), spec, tmp_path / "victim" / "victim.safetensors")
 
 

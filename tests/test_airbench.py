@@ -7,10 +7,10 @@ from types import SimpleNamespace
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import compose_train
 from safetensors.torch import load_file
 from torch import nn
 
-from conftest import compose_train
 from reprog.callbacks.freeze import FreezeAfter
 from reprog.callbacks.lookahead import Lookahead
 from reprog.data.arrays_datamodule import ArraysDataModule
@@ -97,8 +97,15 @@ def test_airbench_batchnorm_scales_are_frozen_and_biases_get_the_scaled_lr():
 
 def test_linear_onecycle_is_airbench_triangle():
     opt = torch.optim.SGD([nn.Parameter(torch.zeros(1))], lr=2.0)
-    sched = onecycle(opt, total_steps=100, steps_per_epoch=10, pct_start=0.23, div_factor=5,
-                     final_div_factor=2.857, anneal_strategy="linear")
+    sched = onecycle(
+        opt,
+        total_steps=100,
+        steps_per_epoch=10,
+        pct_start=0.23,
+        div_factor=5,
+        final_div_factor=2.857,
+        anneal_strategy="linear",
+    )
     lrs = []
     for _ in range(100):
         lrs.append(opt.param_groups[0]["lr"])
@@ -189,8 +196,14 @@ def test_freeze_after_stops_the_whitening_bias_after_its_epochs():
     torch.manual_seed(0)
     snapshots = []
     data = torch.utils.data.TensorDataset(torch.randn(32, 3, 8, 8), torch.randint(0, 2, (32,)))
-    trainer = pl.Trainer(max_epochs=3, callbacks=[FreezeAfter(1, "Whitening"), Record()], logger=False,
-                         enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False)
+    trainer = pl.Trainer(
+        max_epochs=3,
+        callbacks=[FreezeAfter(1, "Whitening"), Record()],
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+    )
     trainer.fit(Tiny(), torch.utils.data.DataLoader(data, batch_size=8))
     (bias0, w0), (bias1, w1), (bias2, w2) = snapshots
     assert bias0.abs().sum() > 0, "the bias learned in epoch 0"
@@ -201,14 +214,18 @@ def test_freeze_after_stops_the_whitening_bias_after_its_epochs():
 
 
 def test_airbench_experiment_trains_with_the_whole_recipe(tmp_path, cifar_npz_dir, monkeypatch):
-    cfg = compose_train(tmp_path, cifar_npz_dir, ["experiment=victim_airbench", "data.batch_size=64",
-                                                  "trainer.max_epochs=2", "trainer.limit_train_batches=4"])
+    cfg = compose_train(
+        tmp_path,
+        cifar_npz_dir,
+        ["experiment=victim_airbench", "data.batch_size=64", "trainer.max_epochs=2", "trainer.limit_train_batches=4"],
+    )
     assert cfg.task.norm_bias_lr_scale == 64 and cfg.task.tta_level == 2 and "lookahead" in cfg.callbacks
     assert cfg.data.crop_padding == 2 and cfg.data.crop_padding_mode == "reflect" and cfg.data.flip == "alternate"
     assert cfg.callbacks.freeze_whitening_bias.epochs == 3
     levels = []  # the TTA level of every evaluated batch
-    monkeypatch.setattr("reprog.modules.victim.tta_logits",
-                        lambda model, x, level: levels.append(level) or tta_logits(model, x, level))
+    monkeypatch.setattr(
+        "reprog.modules.victim.tta_logits", lambda model, x, level: levels.append(level) or tta_logits(model, x, level)
+    )
     metrics = train(cfg)
     assert metrics["test/acc"] > 0.2, "far above chance on the synthetic classes"
     assert levels.count(2) == 2 and set(levels) == {0, 2}, "the 2 test batches with TTA, validation without"

@@ -4,17 +4,26 @@ import json
 
 import pytest
 import torch
+from conftest import compose_train, write_cifar_npz
 from hydra.utils import instantiate
 
-from conftest import compose_train, write_cifar_npz
 from reprog.attacks import PGD
 from train import train
 
-TINY_ATTACKS = ["trainer.limit_test_batches=1", "data.eval_batch_size=16", "task.fit_size=32",
-                "task.attacks.pgd10.steps=2", "task.attacks.pgd_l2.steps=2", "task.attacks.iterative_targeted.max_steps=3",
-                "task.attacks.universal.epochs=1", "task.attacks.universal_to_0.epochs=1",
-                "task.attacks.substitute.seed_size=16", "task.attacks.substitute.rounds=1",
-                "task.attacks.substitute.epochs=1", "+task.attacks.substitute.probe_size=8"]
+TINY_ATTACKS = [
+    "trainer.limit_test_batches=1",
+    "data.eval_batch_size=16",
+    "task.fit_size=32",
+    "task.attacks.pgd10.steps=2",
+    "task.attacks.pgd_l2.steps=2",
+    "task.attacks.iterative_targeted.max_steps=3",
+    "task.attacks.universal.epochs=1",
+    "task.attacks.universal_to_0.epochs=1",
+    "task.attacks.substitute.seed_size=16",
+    "task.attacks.substitute.rounds=1",
+    "task.attacks.substitute.epochs=1",
+    "+task.attacks.substitute.probe_size=8",
+]
 
 
 def test_attack_task_reports_every_attack_and_eps(tmp_path, victim_file):
@@ -22,9 +31,20 @@ def test_attack_task_reports_every_attack_and_eps(tmp_path, victim_file):
     cfg = compose_train(tmp_path, data, ["experiment=attack_all", f"victim.ckpt_path={victim_file}", *TINY_ATTACKS])
     metrics = train(cfg)
 
-    runs = ["pgd10_eps2", "pgd10_eps4", "pgd10_eps8", "fgsm_eps8", "pgd_l2_eps0p25", "pgd_l2_eps0p5",
-            "iterative_targeted_eps16", "universal_eps8", "universal_eps16", "universal_to_0_eps16",
-            "substitute_eps8", "substitute_eps16"]
+    runs = [
+        "pgd10_eps2",
+        "pgd10_eps4",
+        "pgd10_eps8",
+        "fgsm_eps8",
+        "pgd_l2_eps0p25",
+        "pgd_l2_eps0p5",
+        "iterative_targeted_eps16",
+        "universal_eps8",
+        "universal_eps16",
+        "universal_to_0_eps16",
+        "substitute_eps8",
+        "substitute_eps16",
+    ]
     for run in runs:
         assert 0 <= metrics[f"test/{run}/robust_acc"] <= 1
     assert metrics["test/pgd10_eps8/linf"] <= 8 / 255 + 1e-6 and metrics["test/pgd_l2_eps0p5/l2"] <= 0.5 + 1e-5
@@ -57,7 +77,9 @@ def test_adversarial_training_trains_on_its_own_adversarial_examples(tmp_path, c
 
     calls = []
     perturb = PGD.perturb
-    monkeypatch.setattr(PGD, "perturb", lambda self, x, goal: calls.append(self.model.training) or perturb(self, x, goal))
+    monkeypatch.setattr(
+        PGD, "perturb", lambda self, x, goal: calls.append(self.model.training) or perturb(self, x, goal)
+    )
     metrics = train(cfg)
     assert calls == [True, True, False], "one attack per training step, in train mode; PGD on one val batch, in eval"
     assert torch.isfinite(torch.tensor(metrics["train/loss"]))
@@ -72,7 +94,9 @@ def test_grad_align_is_zero_where_the_loss_is_linear_in_the_input_and_trains_the
     torch.manual_seed(0)
     linear = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(192, 10))
     assert grad_align(linear, x, y, 8 / 255).item() < 1e-3, "only the softmax turns the gradient, barely in 8/255"
-    curved = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(576, 10))
+    curved = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 16, 3), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(576, 10)
+    )
     alignment = grad_align(curved, x, y, 64 / 255)
     alignment.backward()
     assert 0 < alignment.item() <= 2 and all(p.grad is not None and p.grad.abs().sum() > 0 for p in curved.parameters())
@@ -88,11 +112,21 @@ def test_catastrophic_overfitting_is_a_collapse_after_real_robustness():
 
 def test_autoattack_reports_its_breakdown_beside_pgd_and_the_masking_check(tmp_path, victim_file, caplog):
     data = write_cifar_npz(tmp_path / "cifar", 200, 100)
-    cfg = compose_train(tmp_path, data, ["experiment=attack_autoattack", f"victim.ckpt_path={victim_file}",
-                                         "trainer.limit_test_batches=1", "data.eval_batch_size=8",
-                                         "task.attacks.pgd10.steps=2", "task.attacks.pgd_l2.steps=2",
-                                         "task.attacks.autoattack_l2=null", "+task.attacks.autoattack.steps=2",
-                                         "+task.attacks.autoattack.square_queries=10"])
+    cfg = compose_train(
+        tmp_path,
+        data,
+        [
+            "experiment=attack_autoattack",
+            f"victim.ckpt_path={victim_file}",
+            "trainer.limit_test_batches=1",
+            "data.eval_batch_size=8",
+            "task.attacks.pgd10.steps=2",
+            "task.attacks.pgd_l2.steps=2",
+            "task.attacks.autoattack_l2=null",
+            "+task.attacks.autoattack.steps=2",
+            "+task.attacks.autoattack.square_queries=10",
+        ],
+    )
     with caplog.at_level("INFO", logger="reprog"):
         metrics = train(cfg)
     stages = [metrics[f"test/autoattack_eps8/robust_after_{s}"] for s in ("apgd_ce", "apgd_t", "fab_t", "square")]

@@ -1,23 +1,38 @@
 """Attacks on a small trained model: the eps-ball, the targets, torchattacks agreement, the oracle."""
 
-
 import pytest
 import torch
 import torchattacks
+from conftest import gratings
 from torch import nn
 
-from conftest import gratings
-from reprog.attacks import (FGSM, PGD, AutoAttack, IterativeTargeted, LabelOracle, QueryBudgetExceeded,
-                            SubstituteAttack, Universal)
-from reprog.errors import UserError
+from reprog.attacks import (
+    FGSM,
+    PGD,
+    AutoAttack,
+    IterativeTargeted,
+    LabelOracle,
+    QueryBudgetExceeded,
+    SubstituteAttack,
+    Universal,
+)
 from reprog.attacks.targets import pick_targets
+from reprog.errors import UserError
 from reprog.models.normalize import Normalize
 
 
 def small_cnn() -> nn.Module:
-    return nn.Sequential(Normalize([0.5] * 3, [0.25] * 3), nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                         nn.Conv2d(16, 32, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(2), nn.Flatten(),
-                         nn.Linear(128, 10))
+    return nn.Sequential(
+        Normalize([0.5] * 3, [0.25] * 3),
+        nn.Conv2d(3, 16, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(16, 32, 3, padding=1),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(2),
+        nn.Flatten(),
+        nn.Linear(128, 10),
+    )
 
 
 def images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -48,13 +63,19 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return (model(x).argmax(1) == y).float().mean().item()
 
 
-@pytest.mark.parametrize("make, norm", [
-    (lambda m: FGSM(m, eps=8 / 255), "inf"),
-    (lambda m: PGD(m, eps=8 / 255, alpha=2 / 255, steps=5), "inf"),
-    (lambda m: PGD(m, eps=8 / 255, alpha=2 / 255, steps=5, restarts=2, early_stop=True, target="random", seed=1), "inf"),
-    (lambda m: PGD(m, eps=0.5, alpha=0.2, steps=5, norm="L2", restarts=2), 2),
-    (lambda m: IterativeTargeted(m, target=3, eps=4 / 255, max_steps=10), "inf"),
-])
+@pytest.mark.parametrize(
+    "make, norm",
+    [
+        (lambda m: FGSM(m, eps=8 / 255), "inf"),
+        (lambda m: PGD(m, eps=8 / 255, alpha=2 / 255, steps=5), "inf"),
+        (
+            lambda m: PGD(m, eps=8 / 255, alpha=2 / 255, steps=5, restarts=2, early_stop=True, target="random", seed=1),
+            "inf",
+        ),
+        (lambda m: PGD(m, eps=0.5, alpha=0.2, steps=5, norm="L2", restarts=2), 2),
+        (lambda m: IterativeTargeted(m, target=3, eps=4 / 255, max_steps=10), "inf"),
+    ],
+)
 def test_perturbations_stay_in_the_eps_ball_and_in_pixel_range(trained, make, norm):
     model, x, y = trained
     attack = make(model)
@@ -111,13 +132,20 @@ def test_early_stop_and_restarts(trained):
     assert accuracy(model, three, y) <= accuracy(model, one, y)
 
 
-@pytest.mark.parametrize("ours, theirs", [
-    (lambda m: FGSM(m, eps=4 / 255), lambda m: torchattacks.FGSM(m, eps=4 / 255)),
-    (lambda m: PGD(m, eps=4 / 255, alpha=1 / 255, steps=10, random_start=False),
-     lambda m: torchattacks.PGD(m, eps=4 / 255, alpha=1 / 255, steps=10, random_start=False)),
-    (lambda m: PGD(m, eps=0.3, alpha=0.05, steps=10, norm="L2", random_start=False),
-     lambda m: torchattacks.PGDL2(m, eps=0.3, alpha=0.05, steps=10, random_start=False)),
-])
+@pytest.mark.parametrize(
+    "ours, theirs",
+    [
+        (lambda m: FGSM(m, eps=4 / 255), lambda m: torchattacks.FGSM(m, eps=4 / 255)),
+        (
+            lambda m: PGD(m, eps=4 / 255, alpha=1 / 255, steps=10, random_start=False),
+            lambda m: torchattacks.PGD(m, eps=4 / 255, alpha=1 / 255, steps=10, random_start=False),
+        ),
+        (
+            lambda m: PGD(m, eps=0.3, alpha=0.05, steps=10, norm="L2", random_start=False),
+            lambda m: torchattacks.PGDL2(m, eps=0.3, alpha=0.05, steps=10, random_start=False),
+        ),
+    ],
+)
 def test_robust_accuracy_matches_torchattacks_within_one_point(trained, ours, theirs):
     model, x, y = trained
     acc_ours, acc_theirs = accuracy(model, ours(model)(x, y), y), accuracy(model, theirs(model)(x, y), y)
@@ -144,7 +172,9 @@ def test_oracle_answers_labels_only_within_its_budget(trained):
 def test_substitute_attack_trains_on_oracle_labels_and_transfers(trained):
     model, x, y = trained
     torch.manual_seed(0)
-    attack = SubstituteAttack(model, small_cnn(), eps=16 / 255, seed_size=40, rounds=3, lam=0.1, epochs=5, budget=10_000)
+    attack = SubstituteAttack(
+        model, small_cnn(), eps=16 / 255, seed_size=40, rounds=3, lam=0.1, epochs=5, budget=10_000
+    )
     assert attack.model is not model and attack.fit_on == "val", "crafted on the substitute, fit on seed images"
     attack.fit(images(40, 3)[0])
     assert attack.queries == attack.training_set_size == 40 * 2**3  # the set doubles each round
@@ -187,14 +217,19 @@ def test_autoattack_sees_through_gradient_masking_that_fools_pgd():
     aa = accuracy(model, auto(x, y), y)
     assert pgd > aa + 0.5, (pgd, aa)
     survivors = {k: v.mean().item() for k, v in auto.stats().items()}
-    assert list(survivors) == ["robust_after_apgd_ce", "robust_after_apgd_t", "robust_after_fab_t", "robust_after_square"]
+    assert list(survivors) == [
+        "robust_after_apgd_ce",
+        "robust_after_apgd_t",
+        "robust_after_fab_t",
+        "robust_after_square",
+    ]
     assert survivors["robust_after_apgd_ce"] == 1.0 and survivors["robust_after_square"] == aa, "Square, gradient-free"
-    for bad, match in [({"version": "fast"}, "version='fast': choose one of standard, plus, rand"),
-                       ({"norm": "L1"}, "norm='L1': choose one of Linf, L2")]:
+    for bad, match in [
+        ({"version": "fast"}, "version='fast': choose one of standard, plus, rand"),
+        ({"norm": "L1"}, "norm='L1': choose one of Linf, L2"),
+    ]:
         with pytest.raises(UserError, match=match):
             AutoAttack(model, **bad)
-
-
 
 
 def test_momentum_pgd_is_torchattacks_mifgsm(trained):
@@ -207,8 +242,9 @@ def test_momentum_pgd_is_torchattacks_mifgsm(trained):
 def test_reservoir_sampling_grows_queries_linearly_and_the_curve_records_them(trained):
     model, _, _ = trained
     doubling = SubstituteAttack(model, small_cnn(), seed_size=10, rounds=5, epochs=1, lam_period=2)
-    reservoir = SubstituteAttack(model, small_cnn(), seed_size=10, rounds=5, epochs=1, reservoir=4, reservoir_after=2,
-                                 probe_size=20)
+    reservoir = SubstituteAttack(
+        model, small_cnn(), seed_size=10, rounds=5, epochs=1, reservoir=4, reservoir_after=2, probe_size=20
+    )
     assert doubling.queries_needed(10, 5) == 10 * 2**5 and reservoir.queries_needed(10, 5) == 10 + 10 + 20 + 3 * 4
     assert reservoir.fit_size == 30, "seeds and probe images"
     reservoir.fit(images(30, 5)[0])

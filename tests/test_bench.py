@@ -4,9 +4,7 @@ from outside."""
 import numpy as np
 import pytest
 import torch
-
 from conftest import ROOT, TINY_RUN, bench_script, write_cifar_npz
-
 
 airbench_reference, host_memory = bench_script("airbench_reference"), bench_script("host_memory")
 
@@ -36,7 +34,10 @@ def test_airbench_table_is_parsed_per_epoch_with_the_final_tta_accuracy():
 |          |      1  |      1.2798  |     0.7363  |   0.8040  |               |             40.5000  |
 |          |   eval  |      1.2798  |     0.7363  |   0.8040  |       0.8147  |            136.5691  |"""
     assert airbench_reference.parse_airbench_table(printed) == {
-        "epochs": [(20.7274, 0.604), (40.5, 0.804)], "train_s": 40.5, "test_acc": 0.8147}
+        "epochs": [(20.7274, 0.604), (40.5, 0.804)],
+        "train_s": 40.5,
+        "test_acc": 0.8147,
+    }
 
 
 @pytest.mark.slow  # kept out of the default run for its time (make test-all runs it)
@@ -52,15 +53,27 @@ def test_reliability_bench_tells_one_line_from_a_traceback_and_kills_at_the_chos
 
     reliability = bench_script("reliability")
     done = lambda rc, out="", err="": subprocess.CompletedProcess([], rc, out, err)  # noqa: E731
-    assert reliability.outcome(done(1, err="[log]\nerror: data.batch_size=abc: expected an integer >= 1\n"))[0] == "one line"
-    assert reliability.outcome(done(1, err="Traceback (most recent call last):\n  ...\nValueError: x\n"))[0] == "TRACEBACK"
+    assert (
+        reliability.outcome(done(1, err="[log]\nerror: data.batch_size=abc: expected an integer >= 1\n"))[0]
+        == "one line"
+    )
+    assert (
+        reliability.outcome(done(1, err="Traceback (most recent call last):\n  ...\nValueError: x\n"))[0] == "TRACEBACK"
+    )
     assert reliability.outcome(done(0, out="jobs: 1 completed\n"))[0] == "handled"
     # the KILL_AT shim stops a process with SIGKILL just before the chosen file is renamed into place
-    script = ("import sys; from pathlib import Path; from reprog.atomic_files import write_file; "
-              "write_file(Path(sys.argv[1]) / 'a.json', 'first'); write_file(Path(sys.argv[1]) / 'a.json', 'second')")
+    script = (
+        "import sys; from pathlib import Path; from reprog.atomic_files import write_file; "
+        "write_file(Path(sys.argv[1]) / 'a.json', 'first'); write_file(Path(sys.argv[1]) / 'a.json', 'second')"
+    )
     (tmp_path / "train.py").write_text(script)
-    child = subprocess.run([sys.executable, "-c", reliability.KILL_AT, "a.json", "2", str(tmp_path)], cwd=tmp_path,
-                           capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)})
+    child = subprocess.run(
+        [sys.executable, "-c", reliability.KILL_AT, "a.json", "2", str(tmp_path)],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(ROOT)},
+    )
     assert child.returncode == -9 and (tmp_path / "a.json").read_text() == "first"
 
 

@@ -14,7 +14,9 @@ from reprog.modules.reprogram import ReprogramModule
 
 def tiny_victim(seed: int = 0) -> FrozenVictim:
     torch.manual_seed(seed)
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10))
+    net = nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)
+    )
     return FrozenVictim(net, {"arch": "tiny", "num_classes": 10})
 
 
@@ -140,6 +142,7 @@ def test_the_black_box_victim_reaches_its_model_through_no_attribute_and_counts_
 
 def test_the_stateful_detector_flags_zeroth_order_queries_and_few_benign_images():
     from conftest import synthetic_images
+
     from reprog.detectors import StatefulDetector
 
     benign = torch.from_numpy(synthetic_images(600, seed=3)[0]).permute(0, 3, 1, 2).float() / 255
@@ -168,8 +171,21 @@ def test_the_detection_bench_reports_benign_and_attack_traffic(tmp_path, monkeyp
     data = write_cifar_npz(tmp_path / "data", 300, 300)
     write_mnist(data)
     out = tmp_path / "detection.json"
-    monkeypatch.setattr("sys.argv", ["detection.py", f"--victim={victim_file}", f"--data-dir={data}", "--k=10",
-                                     "--fpr=0.01", "--steps=2", "--batch=8", "--q=2", "--seeds=20", f"--out={out}"])
+    monkeypatch.setattr(
+        "sys.argv",
+        [
+            "detection.py",
+            f"--victim={victim_file}",
+            f"--data-dir={data}",
+            "--k=10",
+            "--fpr=0.01",
+            "--steps=2",
+            "--batch=8",
+            "--q=2",
+            "--seeds=20",
+            f"--out={out}",
+        ],
+    )
     bench_script("detection").main()
     import json
 

@@ -5,8 +5,8 @@ import json
 import numpy as np
 import pytest
 import torch
-
 from conftest import compose_train, synthetic_images, write_cifar_npz
+
 from reprog.cli import one_line
 from reprog.data.cifar10_target import CIFAR10TargetDataModule
 from reprog.data.target_images import PlacedImagesDataModule
@@ -52,8 +52,10 @@ def test_a_target_with_a_wrong_channel_count_gets_one_line(tmp_path):
     dm = PlacedImagesDataModule(train_file=two, test_file=two, canvas_size=64, val_size=5)
     with pytest.raises(UserError) as e:
         dm.setup()
-    assert one_line(e.value) == (f"images from {two} have 2 channels, but this data module expects 3; target images "
-                                 "must be grey (1 channel) or have the victim's 3 (data.channels)")
+    assert one_line(e.value) == (
+        f"images from {two} have 2 channels, but this data module expects 3; target images "
+        "must be grey (1 channel) or have the victim's 3 (data.channels)"
+    )
 
 
 def test_every_map_names_the_victim_classes_it_reads():
@@ -74,17 +76,34 @@ def test_a_cifar10_program_through_the_imagenet_victim_names_its_classes_and_pre
     """A few real EfficientNet-Lite0 steps on colour targets; program.json says which ImageNet classes each CIFAR-10
     class reads, and predict gives back the run's test accuracy from the exported file."""
     data = write_cifar_npz(tmp_path / "data", n_train=120, n_test=40)
-    cfg = compose_train(tmp_path, data, ["experiment=reprogram_imagenet_cifar10", "data.canvas_size=48",
-                                         "data.val_size=20", "data.batch_size=20", "data.eval_batch_size=40",
-                                         "trainer.max_epochs=1", "trainer.val_check_interval=1.0",
-                                         "trainer.precision=32-true", "mapping.batches=2"])
+    cfg = compose_train(
+        tmp_path,
+        data,
+        [
+            "experiment=reprogram_imagenet_cifar10",
+            "data.canvas_size=48",
+            "data.val_size=20",
+            "data.batch_size=20",
+            "data.eval_batch_size=40",
+            "trainer.max_epochs=1",
+            "trainer.val_check_interval=1.0",
+            "trainer.precision=32-true",
+            "mapping.batches=2",
+        ],
+    )
     metrics = train(cfg)
     meta = json.loads((tmp_path / "run" / "program.json").read_text())
     names = victim_class_names({"num_classes": 1000})
     assert [r["target"] for r in meta["reads"]][:2] == ["airplane", "automobile"]
     assert all(r["names"] == [names[c] for c in r["victim_classes"]] for r in meta["reads"])
-    predict_main([f"program={tmp_path / 'run' / 'program.safetensors'}", "victim=pretrained", "images=cifar10",
-                  f"data_dir={data}"])
+    predict_main(
+        [
+            f"program={tmp_path / 'run' / 'program.safetensors'}",
+            "victim=pretrained",
+            "images=cifar10",
+            f"data_dir={data}",
+        ]
+    )
     accuracy = float(capsys.readouterr().out.split("accuracy: ")[1].split()[0])
     assert accuracy == pytest.approx(metrics["test/acc"], abs=1e-4)
 

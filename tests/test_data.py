@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 import torch
-
 from conftest import synthetic_images
+
 from reprog.data.arrays import load_arrays
 from reprog.data.arrays_datamodule import ArraysDataModule
 from reprog.data.augment import random_crop_flip
@@ -33,8 +33,9 @@ def test_cifar10_formats_shapes_dtypes_and_splits(fmt, request):
     written = np.concatenate([synthetic_images(n_train // len(seeds), s)[0] for s in seeds])
     written = torch.from_numpy(written).permute(0, 3, 1, 2)
     held = torch.cat([dm.train_set.tensors[0], dm.val_set.tensors[0]])
-    assert sorted(map(bytes, held.flatten(1).numpy())) == sorted(map(bytes, written.flatten(1).numpy())), \
+    assert sorted(map(bytes, held.flatten(1).numpy())) == sorted(map(bytes, written.flatten(1).numpy())), (
         "train and val must partition the training file"
+    )
 
     again = _dm(data_dir)  # the split is fixed by split_seed, not by the global RNG
     torch.manual_seed(123)

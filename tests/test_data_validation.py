@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_digits, synthetic_images, write_cifar_npz, write_idx, write_mnist
 from torchvision.datasets import MNIST
 
-from conftest import synthetic_digits, synthetic_images, write_cifar_npz, write_idx, write_mnist
 from reprog.data.arrays import load_arrays
 from reprog.data.arrays_datamodule import ArraysDataModule
 from reprog.data.cifar10 import CIFAR10DataModule
@@ -74,8 +74,9 @@ def test_out_of_range_npz_labels_name_the_file(tmp_path, split):
     name = "tr.npz" if split == "train" else "te.npz"
     with pytest.raises(UserError) as e:
         dm.setup()
-    assert one_line(e) == (f"labels in {tmp_path / name} run 0..12 but data.num_classes=10; "
-                           "fix the labels or set data.num_classes")
+    assert one_line(e) == (
+        f"labels in {tmp_path / name} run 0..12 but data.num_classes=10; fix the labels or set data.num_classes"
+    )
 
 
 def test_negative_labels_in_cifar_npz(tmp_path):
@@ -97,8 +98,9 @@ def test_out_of_range_idx_labels_name_the_file(tmp_path, split):
     write_idx(labels, np.where(np.arange(20) == 3, 12, synthetic_digits(20)[1]))
     with pytest.raises(UserError) as e:
         mnist_dm(data, tmp_path / "cache").setup()
-    assert one_line(e) == (f"labels in {labels} run 0..12 but data.num_classes=10; "
-                           "fix the labels or set data.num_classes")
+    assert one_line(e) == (
+        f"labels in {labels} run 0..12 but data.num_classes=10; fix the labels or set data.num_classes"
+    )
 
 
 def test_channel_first_npz_says_how_to_transpose(tmp_path):
@@ -118,8 +120,10 @@ def test_wrong_channel_count_names_the_file_and_the_fix(tmp_path):
     grey = (np.ascontiguousarray(x[..., :1]), y)
     with pytest.raises(UserError) as e:
         arrays_dm(tmp_path, test=grey).setup()
-    assert one_line(e) == (f"images from {tmp_path / 'te.npz'} have 1 channels, but this data module expects 3; "
-                           "give images with 3 channels, or set data.mean and data.std to 1 values each")
+    assert one_line(e) == (
+        f"images from {tmp_path / 'te.npz'} have 1 channels, but this data module expects 3; "
+        "give images with 3 channels, or set data.mean and data.std to 1 values each"
+    )
     grey_test = (np.ascontiguousarray(synthetic_images(20, 1)[0][..., :1]), y)
     dm = arrays_dm(tmp_path, train=grey, test=grey_test, mean=[0.5], std=[0.5])
     dm.setup()
@@ -325,8 +329,14 @@ def check_outcome(load, failures: list[str], case: str) -> str | None:
         failures.append(f"{case}: {type(e).__name__}: {e}")
         return None
     for x, y in (dm.train_set.tensors, dm.val_set.tensors, dm.test_set.tensors):
-        if not (x.dtype == torch.uint8 and x.ndim == 4 and x.shape[1] == channels and y.dtype == torch.int64
-                and y.shape == (len(x),) and (len(y) == 0 or (0 <= y.min() and y.max() < 10))):
+        if not (
+            x.dtype == torch.uint8
+            and x.ndim == 4
+            and x.shape[1] == channels
+            and y.dtype == torch.int64
+            and y.shape == (len(x),)
+            and (len(y) == 0 or (0 <= y.min() and y.max() < 10))
+        ):
             failures.append(f"{case}: loaded {x.dtype} {tuple(x.shape)} / {y.dtype} {tuple(y.shape)}")
     return None
 

@@ -103,9 +103,14 @@ def test_command_composes(command, hydra_once):
 
 def test_sweep_values_split():
     assert overrides("-m data.digit_size=28,20 seed=range(0,3) task.eps_255='[1,2]' x={a:1,b:2}")[0] == [
-        "data.digit_size=28", "seed=0", "task.eps_255=[1,2]", "x={a:1,b:2}"]
+        "data.digit_size=28",
+        "seed=0",
+        "task.eps_255=[1,2]",
+        "x={a:1,b:2}",
+    ]
     assert overrides("victim.ckpt_path=<victim run>/victim.safetensors ...")[0] == [
-        "victim.ckpt_path=dummy/victim.safetensors"]
+        "victim.ckpt_path=dummy/victim.safetensors"
+    ]
 
 
 def test_tables_match_their_records():

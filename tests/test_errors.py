@@ -4,13 +4,18 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import ROOT, TINY_RUN, compose_train
 
 
 def run_train(*overrides: str, tmp_path) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "train.py", *TINY_RUN, "trainer.fast_dev_run=true", f"hydra.run.dir={tmp_path / 'run'}",
-           *overrides]
+    cmd = [
+        sys.executable,
+        "train.py",
+        *TINY_RUN,
+        "trainer.fast_dev_run=true",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        *overrides,
+    ]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 

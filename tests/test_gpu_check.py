@@ -6,7 +6,6 @@ import sys
 
 import numpy as np
 import pytest
-
 from conftest import ROOT, bench_script, write_cifar_npz, write_mnist
 
 gpu_carry = bench_script("gpu_carry")
@@ -32,14 +31,31 @@ def test_tiny_mode_runs_every_part_and_writes_json_and_markdown(tmp_path, wheels
     data = write_cifar_npz(tmp_path / "data")
     write_mnist(data, n_train=5200)  # the suite's program loop holds out the config's 5,000 validation digits
     out = tmp_path / "out"
-    cmd = [sys.executable, "bench/gpu_check.py", "--mode", "tiny", "--wheels", str(wheels), "--data", str(data),
-           "--out", str(out)]
+    cmd = [
+        sys.executable,
+        "bench/gpu_check.py",
+        "--mode",
+        "tiny",
+        "--wheels",
+        str(wheels),
+        "--data",
+        str(data),
+        "--out",
+        str(out),
+    ]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     results = json.loads((out / "gpu_check.json").read_text())
     assert {name: part["status"] for name, part in results["parts"].items()} == {
-        "victim": "ok", "program": "ok", "suite": "ok", "study": "ok", "study_banked": "ok", "imagenet": "ok",
-        "imagenet_counting": "ok", "imagenet_cifar10": "ok"}, results["parts"]
+        "victim": "ok",
+        "program": "ok",
+        "suite": "ok",
+        "study": "ok",
+        "study_banked": "ok",
+        "imagenet": "ok",
+        "imagenet_counting": "ok",
+        "imagenet_cifar10": "ok",
+    }, results["parts"]
     assert results["wheels"]["match_constraints"]
     assert len(results["parts"]["victim"]["epochs"]) == 2 and 0 <= results["parts"]["program"]["test_acc"] <= 1
     assert results["parts"]["suite"]["results"][0]["loop"] == "program"
@@ -74,4 +90,5 @@ def test_the_data_travels_in_parts_that_fit_a_call_and_join_again(tmp_path, monk
         with np.load(data / "cifar10" / f"{split}.npz") as a, np.load(joined / "cifar10" / f"{split}.npz") as b:
             assert np.array_equal(a["x"], b["x"]) and np.array_equal(a["y"], b["y"])
     assert sorted(p.name for p in (joined / "MNIST" / "raw").iterdir()) == sorted(
-        p.name for p in (data / "MNIST" / "raw").glob("*.gz"))
+        p.name for p in (data / "MNIST" / "raw").glob("*.gz")
+    )

@@ -4,8 +4,8 @@ import builtins
 
 import pytest
 import torch
-
 from conftest import compose_train, gratings
+
 from reprog.errors import UserError
 from reprog.label_mapping import FirstK
 from reprog.models.frozen import load_frozen_victim
@@ -45,9 +45,18 @@ def test_a_few_program_steps_through_efficientnet_lite0_lower_the_loss(victim):
 
 
 def test_the_imagenet_experiment_trains_and_exports_through_train_py(tmp_path, mnist_dir):
-    cfg = compose_train(tmp_path, mnist_dir, ["experiment=reprogram_imagenet_mnist", "data.canvas_size=32",
-                                              "data.val_size=100", "data.batch_size=8", "data.eval_batch_size=8",
-                                              "trainer.fast_dev_run=true"])
+    cfg = compose_train(
+        tmp_path,
+        mnist_dir,
+        [
+            "experiment=reprogram_imagenet_mnist",
+            "data.canvas_size=32",
+            "data.val_size=100",
+            "data.batch_size=8",
+            "data.eval_batch_size=8",
+            "trainer.fast_dev_run=true",
+        ],
+    )
     train(cfg)
     from reprog import load_program
 

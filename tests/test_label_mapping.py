@@ -2,7 +2,17 @@ import pytest
 import torch
 
 from reprog.errors import UserError
-from reprog.label_mapping import MAPS, Bayesian, FirstK, Frequency, Iterative, Linear, ManyToOne, Random, build_label_map
+from reprog.label_mapping import (
+    MAPS,
+    Bayesian,
+    FirstK,
+    Frequency,
+    Iterative,
+    Linear,
+    ManyToOne,
+    Random,
+    build_label_map,
+)
 
 LOGITS = torch.arange(20.0).reshape(1, 20) * torch.tensor([[1.0], [-1.0]])  # row 0: 0..19, row 1: 0..-19
 

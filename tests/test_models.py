@@ -1,9 +1,9 @@
 import pytest
 import torch
 import torchvision
+from conftest import CONF, compose_plain
 from safetensors.torch import save_file
 
-from conftest import CONF, compose_plain
 from reprog.errors import UserError
 from reprog.models import build_model
 from reprog.models.export import load_victim, save_victim, state_checksum
@@ -64,7 +64,10 @@ def test_untrusted_victim_files_are_refused_without_running_code(tmp_path):
         load_victim(path)
     from reprog.artifacts import save_artifact
 
-    odd = save_artifact(tmp_path / "odd" / "victim", build_model(**spec).state_dict(),
-                        {"model": {**spec, "payload": "os.system"}, "sha256": "0" * 64})
+    odd = save_artifact(
+        tmp_path / "odd" / "victim",
+        build_model(**spec).state_dict(),
+        {"model": {**spec, "payload": "os.system"}, "sha256": "0" * 64},
+    )
     with pytest.raises(UserError, match="does not match its own model spec"):
         load_victim(odd)

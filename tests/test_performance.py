@@ -1,4 +1,5 @@
-"""The performance paths: device-resident batches, channels_last, compile, and a victim that costs no weight gradients."""
+"""The performance paths: device-resident batches, channels_last, compile, and a victim that costs no weight
+gradients."""
 
 import json
 import platform
@@ -8,8 +9,8 @@ import sys
 import pytest
 import torch
 import torch.nn.functional as F
-
 from conftest import compose_train
+
 from reprog.data.cifar10 import CIFAR10DataModule
 from reprog.data.device_batches import DeviceBatches
 from reprog.label_mapping import FirstK
@@ -52,8 +53,9 @@ def test_evaluation_shards_cover_every_image_exactly_once_in_order():
 
 def test_device_resident_and_dataloader_paths_serve_the_same_data(cifar_npz_dir):
     def loaders(device_resident: bool):
-        dm = CIFAR10DataModule(str(cifar_npz_dir), download=False, val_size=100, batch_size=32,
-                               device_resident=device_resident)
+        dm = CIFAR10DataModule(
+            str(cifar_npz_dir), download=False, val_size=100, batch_size=32, device_resident=device_resident
+        )
         dm.setup()
         return dm.train_dataloader(), dm.test_dataloader()
 
@@ -92,8 +94,7 @@ def test_the_frozen_victim_computes_input_gradients_only():
     placement = Placement(32, 14)
     victim, program, label_map = FrozenVictim(build_model(**SPEC), SPEC), AdversarialProgram(placement), FirstK(10, 10)
     digits, labels = placement.place(torch.rand(8, 3, 14, 14)), torch.randint(0, 10, (8,))
-    program_step = conv_backward_count(
-        lambda: F.cross_entropy(label_map(victim(program(digits))), labels).backward())
+    program_step = conv_backward_count(lambda: F.cross_entropy(label_map(victim(program(digits))), labels).backward())
     assert program_step.calls == 21 and program_step.weight_grads == 0 and program_step.input_grads == 21
     assert program.W.grad is not None and all(p.grad is None for p in victim.parameters())
 
@@ -130,8 +131,11 @@ def test_compiled_victim_training_runs_end_to_end(tmp_path, cifar_npz_dir):
 def test_training_clock_logs_training_time_beside_validation_accuracy(tmp_path, cifar_npz_dir):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    cfg = compose_train(tmp_path, cifar_npz_dir, ["trainer.max_epochs=2", "trainer.limit_train_batches=3",
-                                                  "trainer.limit_val_batches=2", "test=false"])
+    cfg = compose_train(
+        tmp_path,
+        cifar_npz_dir,
+        ["trainer.max_epochs=2", "trainer.limit_train_batches=3", "trainer.limit_val_batches=2", "test=false"],
+    )
     metrics = train(cfg)
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
     events.Reload()
@@ -151,6 +155,7 @@ def test_bf16_mixed_precision_path_runs(task, tmp_path, cifar_npz_dir, mnist_dir
     assert 0 <= metrics["test/acc"] <= 1
     if task == "reprogram":  # the program itself stays float32: only the victim's compute is autocast
         from safetensors.torch import load_file
+
         assert load_file(tmp_path / "run" / "program.safetensors")["program.W"].dtype == torch.float32
 
 
@@ -175,7 +180,11 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
 @pytest.mark.slow  # kept out of the default run for its time (make test-all runs it)
 def test_freed_host_memory_is_reused_without_page_faults():
     # a fresh process each, since the tuning is process-wide and cannot be undone
-    faults = {mode: int(subprocess.run([sys.executable, "-c", REALLOCATE, mode], capture_output=True, text=True,
-                                       check=True).stdout) for mode in ("default", "keep")}
+    faults = {
+        mode: int(
+            subprocess.run([sys.executable, "-c", REALLOCATE, mode], capture_output=True, text=True, check=True).stdout
+        )
+        for mode in ("default", "keep")
+    }
     assert faults["default"] > 100_000  # glibc unmaps each step's activations and maps fresh pages for the next
     assert faults["keep"] * 4 < faults["default"]  # reused (now and then one block is still fresh)

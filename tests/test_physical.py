@@ -18,8 +18,9 @@ from train import train
 
 def tiny_model() -> nn.Module:
     torch.manual_seed(0)
-    return nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(),
-                         nn.Linear(128, 10)).eval()
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(4), nn.Flatten(), nn.Linear(128, 10)
+    ).eval()
 
 
 @pytest.mark.parametrize("kind", ["affine", "photo", "print"])
@@ -74,8 +75,10 @@ def test_bad_settings_are_one_line_errors():
         build_transform("affine", blur=1)
     with pytest.raises(UserError, match=r"transform jpeg=\[0.0, 90.0\]: expected 1 <= low <= high <= 100"):
         build_transform("photo", jpeg=[0, 90])
-    for override, message in (("+task.attacks.pgd10.eot_samples=0", "task.attacks.pgd10.eot_samples=0: expected an integer >= 1"),
-                              ("+task.attacks.pgd10.size=120", "task.attacks.pgd10.size=120: expected a number > 0 and <= 100")):
+    for override, message in (
+        ("+task.attacks.pgd10.eot_samples=0", "task.attacks.pgd10.eot_samples=0: expected an integer >= 1"),
+        ("+task.attacks.pgd10.size=120", "task.attacks.pgd10.size=120: expected a number > 0 and <= 100"),
+    ):
         from conftest import compose_plain
 
         with pytest.raises(UserError, match=message):
@@ -84,11 +87,25 @@ def test_bad_settings_are_one_line_errors():
 
 def test_patch_learns_is_scored_by_the_attack_task_saved_and_reapplied(tmp_path, victim_file, capsys):
     data = write_cifar_npz(tmp_path / "cifar", 140, 32)
-    cfg = compose_train(tmp_path, data, [
-        "experiment=attack_patch", f"victim.ckpt_path={victim_file}", "transform=print", "transform.jpeg=null", "task.eval_draws=2",
-        "trainer.limit_test_batches=1", "data.eval_batch_size=16", "task.fit_size=32", "task.attacks.patch.epochs=1",
-        "task.attacks.patch.batch_size=16", "task.attacks.patch.shape=circle", "task.attacks.patch.size=12",
-        "+task.attacks.eot_pgd={kind: pgd, steps: 2, eot_samples: 2, eps_255: [8]}"])
+    cfg = compose_train(
+        tmp_path,
+        data,
+        [
+            "experiment=attack_patch",
+            f"victim.ckpt_path={victim_file}",
+            "transform=print",
+            "transform.jpeg=null",
+            "task.eval_draws=2",
+            "trainer.limit_test_batches=1",
+            "data.eval_batch_size=16",
+            "task.fit_size=32",
+            "task.attacks.patch.epochs=1",
+            "task.attacks.patch.batch_size=16",
+            "task.attacks.patch.shape=circle",
+            "task.attacks.patch.size=12",
+            "+task.attacks.eot_pgd={kind: pgd, steps: 2, eot_samples: 2, eps_255: [8]}",
+        ],
+    )
     metrics = train(cfg)
     for key in ("patch/success", "patch/transformed_success", "eot_pgd_eps8/transformed_robust_acc"):
         assert 0 <= metrics[f"test/{key}"] <= 1, key
@@ -131,9 +148,17 @@ def write_npz(path):
 
 
 def test_a_program_trains_under_eot_and_is_scored_under_the_same_seeded_transform(tmp_path, mnist_dir, victim_file):
-    overrides = ["experiment=reprogram_mnist", "data.val_size=100", "data.eval_batch_size=100",
-                 f"victim.ckpt_path={victim_file}", "transform=affine", "trainer.limit_train_batches=2",
-                 "trainer.limit_val_batches=1", "trainer.limit_test_batches=1", "logger=csv"]
+    overrides = [
+        "experiment=reprogram_mnist",
+        "data.val_size=100",
+        "data.eval_batch_size=100",
+        f"victim.ckpt_path={victim_file}",
+        "transform=affine",
+        "trainer.limit_train_batches=2",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=1",
+        "logger=csv",
+    ]
     metrics = train(compose_train(tmp_path / "a", mnist_dir, overrides))
     assert 0 <= metrics["test/acc"] <= 1 and 0 <= metrics["test/acc_untransformed"] <= 1
     meta = json.loads((tmp_path / "a" / "run" / "program.json").read_text())

@@ -30,8 +30,11 @@ def test_explicit_position_and_bad_placements():
 
 def test_named_positions_for_sweeps_and_bad_ones_in_one_line():
     assert Placement.make(32, 7, "centre") == Placement(32, 7) == Placement.make(32, 7, None)
-    corners = {name: (p.top, p.left) for name in ("top_left", "top_right", "bottom_left", "bottom_right")
-               for p in [Placement.make(32, 7, name)]}
+    corners = {
+        name: (p.top, p.left)
+        for name in ("top_left", "top_right", "bottom_left", "bottom_right")
+        for p in [Placement.make(32, 7, name)]
+    }
     assert corners == {"top_left": (0, 0), "top_right": (0, 25), "bottom_left": (25, 0), "bottom_right": (25, 25)}
     for bad in ("middle", [1], [1.5, 2], [True, 0]):
         with pytest.raises(UserError, match=r"data.position=.*expected null \(centre\), one of centre, top_left"):

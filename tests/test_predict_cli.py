@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import ROOT, synthetic_digits, write_mnist
 from torchvision.datasets import MNIST
 
-from conftest import ROOT, synthetic_digits, write_mnist
 from reprog.label_mapping import build_label_map
 from reprog.placement import Placement
 from reprog.predict import main
@@ -23,8 +23,12 @@ def program_file(tmp_path: Path, victim_file: Path) -> Path:
     """An untrained program for `victim_file`, saved as a reprogramming run would."""
     victim = json.loads(victim_file.with_suffix(".json").read_text())
     program = build_program("masked", Placement.make(32, 14))
-    return save_program(tmp_path / "run" / "program.safetensors", program, build_label_map("first_k", 10, 10),
-                        {"sha256": victim["sha256"], "model": victim["model"]})
+    return save_program(
+        tmp_path / "run" / "program.safetensors",
+        program,
+        build_label_map("first_k", 10, 10),
+        {"sha256": victim["sha256"], "model": victim["model"]},
+    )
 
 
 @pytest.fixture
@@ -36,19 +40,30 @@ def digits_npz(tmp_path: Path) -> Path:
 
 def snapshot(folder: Path) -> dict[str, tuple[int, str]]:
     """Every path under `folder` with its size and content hash."""
-    return {str(p.relative_to(folder)): (p.lstat().st_size, hashlib.md5(p.read_bytes()).hexdigest() if p.is_file()
-                                         else "") for p in sorted(folder.rglob("*"))}
+    return {
+        str(p.relative_to(folder)): (p.lstat().st_size, hashlib.md5(p.read_bytes()).hexdigest() if p.is_file() else "")
+        for p in sorted(folder.rglob("*"))
+    }
 
 
-def test_mnist_gz_originals_are_extracted_into_cache_dir_and_data_dir_is_untouched(tmp_path, monkeypatch, capsys,
-                                                                                    program_file, victim_file):
+def test_mnist_gz_originals_are_extracted_into_cache_dir_and_data_dir_is_untouched(
+    tmp_path, monkeypatch, capsys, program_file, victim_file
+):
     data = write_mnist(tmp_path / "shared", n_train=60, n_test=40, gz=True)
     raw = data / "MNIST" / "raw"
     md5 = {f.name: hashlib.md5(f.read_bytes()).hexdigest() for f in raw.iterdir()}
     monkeypatch.setattr(MNIST, "resources", [(name, md5[name]) for name, _ in MNIST.resources])
     before = snapshot(data)
-    main([f"program={program_file}", f"victim={victim_file}", "images=mnist", f"data_dir={data}",
-          f"cache_dir={tmp_path / 'cache'}", "show=5"])
+    main(
+        [
+            f"program={program_file}",
+            f"victim={victim_file}",
+            "images=mnist",
+            f"data_dir={data}",
+            f"cache_dir={tmp_path / 'cache'}",
+            "show=5",
+        ]
+    )
     out = capsys.readouterr().out
     assert "accuracy: " in out and "on 40 images" in out and len(out.splitlines()[0].split()) == 1 + 5 + 1
     assert snapshot(data) == before
@@ -116,9 +131,17 @@ def test_an_npz_is_classified_in_batches(program_file, victim_file, digits_npz, 
 
 
 def test_the_cli_gives_one_error_line_without_traceback(tmp_path, program_file, victim_file):
-    cmd = [sys.executable, "-m", "reprog.predict", f"program={program_file}", f"victim={victim_file}",
-           f"images={tmp_path}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "reprog.predict",
+        f"program={program_file}",
+        f"victim={victim_file}",
+        f"images={tmp_path}",
+    ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert result.returncode == 1 and not result.stdout
-    assert result.stderr.splitlines() == [f"error: images={tmp_path} is a folder; pass an .npz file with x uint8 "
-                                          "(N, H, W[, C]), or images=mnist or images=cifar10"]
+    assert result.stderr.splitlines() == [
+        f"error: images={tmp_path} is a folder; pass an .npz file with x uint8 "
+        "(N, H, W[, C]), or images=mnist or images=cifar10"
+    ]

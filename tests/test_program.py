@@ -67,7 +67,9 @@ def test_frozen_victim_computes_like_the_original_and_keeps_it_untouched():
     assert torch.allclose(victim(x), model.eval()(x), atol=1e-4)
     victim(x).sum().backward()
     assert x.grad.abs().sum() > 0 and all(p.grad is None for p in model.parameters())
-    assert state_checksum(model) == victim.sha256 and set(victim.state_dict()) == {f"model.{k}" for k in model.state_dict()}
+    assert state_checksum(model) == victim.sha256 and set(victim.state_dict()) == {
+        f"model.{k}" for k in model.state_dict()
+    }
     assert victim.to(torch.float64)(x.double()).dtype == torch.float64, "the folded copy follows .to()"
 
 
@@ -117,8 +119,10 @@ def test_a_global_pool_victim_takes_a_bigger_canvas_and_airbench_is_refused_in_o
     from reprog.models import build_model
     from reprog.models.frozen import FrozenVictim
 
-    victims = {arch: FrozenVictim(build_model(arch, 10, [0.5] * 3, [0.25] * 3),
-                                  {"arch": arch, "num_classes": 10}) for arch in ("resnet20", "airbench")}
+    victims = {
+        arch: FrozenVictim(build_model(arch, 10, [0.5] * 3, [0.25] * 3), {"arch": arch, "num_classes": 10})
+        for arch in ("resnet20", "airbench")
+    }
     victims["resnet20"].check_canvas(3, 64)
     victims["airbench"].check_canvas(3, 32)
     with pytest.raises(UserError, match="airbench cannot take a 3x64x64 canvas.*airbench only 32 px") as e:

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import ROOT, TINY_RUN, compose_plain, compose_train
 from safetensors.torch import save_file
 
-from conftest import ROOT, TINY_RUN, compose_plain, compose_train
 from reprog.artifacts import save_artifact
 from reprog.cli import one_line
 from reprog.config_schema import check_config
@@ -31,8 +31,11 @@ from train import train
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def refused(call, *needles: str) -> str:
@@ -76,8 +79,15 @@ def test_the_metadata_lives_in_the_header_and_the_json_is_its_copy(program_file)
     assert load_program(program_file).program.placement.size == 14
 
 
-@pytest.mark.parametrize("field, value", [(("program", "placement", "size"), 20), (("program", "nonlinearity"), "sigmoid"),
-                                          (("victim", "sha256"), "0" * 64), (("label_map", "kind"), "random")])
+@pytest.mark.parametrize(
+    "field, value",
+    [
+        (("program", "placement", "size"), 20),
+        (("program", "nonlinearity"), "sigmoid"),
+        (("victim", "sha256"), "0" * 64),
+        (("label_map", "kind"), "random"),
+    ],
+)
 def test_an_edited_sidecar_is_refused_naming_the_field(program_file, field, value):
     sidecar = program_file.with_suffix(".json")
     meta = json.loads(sidecar.read_text())
@@ -87,7 +97,9 @@ def test_an_edited_sidecar_is_refused_naming_the_field(program_file, field, valu
     node[field[-1]] = value
     sidecar.write_text(json.dumps(meta))
     before = snapshot(program_file.parent)
-    refused(lambda: load_program(program_file), "disagrees with the metadata", ".".join(field), "delete it or restore it")
+    refused(
+        lambda: load_program(program_file), "disagrees with the metadata", ".".join(field), "delete it or restore it"
+    )
     assert snapshot(program_file.parent) == before
 
 
@@ -129,7 +141,9 @@ def test_malicious_pickles_never_run(tmp_path, program_file):
     evil = tmp_path / "evil.ckpt"
     evil.write_bytes(pickle.dumps({"state_dict": Payload(marker), "loops": {}, "hyper_parameters": Payload(marker)}))
     refused(lambda: load_victim(evil), "cannot read victim")
-    refused(lambda: check_resume_checkpoint(evil, torch.nn.Module()), "cannot resume from", "holds code, which is never run")
+    refused(
+        lambda: check_resume_checkpoint(evil, torch.nn.Module()), "cannot resume from", "holds code, which is never run"
+    )
     as_program = tmp_path / "evil" / "program.safetensors"
     as_program.parent.mkdir()
     as_program.write_bytes(evil.read_bytes())
@@ -140,8 +154,12 @@ def test_malicious_pickles_never_run(tmp_path, program_file):
 def test_exports_honour_the_umask_and_appear_together(tmp_path, program_file, monkeypatch):
     old = os.umask(0o022)
     try:
-        path = save_program(tmp_path / "shared" / "program.safetensors", load_program(program_file).program,
-                            FirstK(10, 10), {"sha256": "0" * 64, "model": {}})
+        path = save_program(
+            tmp_path / "shared" / "program.safetensors",
+            load_program(program_file).program,
+            FirstK(10, 10),
+            {"sha256": "0" * 64, "model": {}},
+        )
     finally:
         os.umask(old)
     for p in (path, path.with_suffix(".json")):
@@ -205,33 +223,45 @@ def test_sigint_and_sigterm_outside_lightning_record_interrupted(tmp_path):
 
 
 # -- validated before anything runs ----------------------------------------------------------------
-@pytest.mark.parametrize("override, needle", [
-    ("data.batch_size=abc", "data.batch_size=abc: expected an integer >= 1"),
-    ("data.batch_size=0", "data.batch_size=0: expected an integer >= 1"),
-    ("trainer.max_epochs=-1", "trainer.max_epochs=-1 trains until trainer.max_steps, which is not set"),
-    ("trainer.max_epochs=0", "trainer.max_epochs=0 trains nothing"),
-    ("optimizer.lr=-1", "optimizer.lr=-1: expected a number > 0"),
-    ("optimizer.lr=nan", "optimizer.lr=nan: expected a number > 0"),
-    ("optimizer.momentum=1.5", "optimizer.momentum=1.5: expected a number >= 0 and <= 1"),
-    ("data.val_size=-5", "data.val_size=-5: expected an integer >= 0"),
-    ("task.label_smoothing=2", "task.label_smoothing=2: expected a number >= 0 and <= 1"),
-    ("train=yes", "train=yes: expected true or false"),
-    ("data.mean=[0.5,2,0.5]", "data.mean holds 2: expected each item to be a number >= 0 and <= 1"),
-])
+@pytest.mark.parametrize(
+    "override, needle",
+    [
+        ("data.batch_size=abc", "data.batch_size=abc: expected an integer >= 1"),
+        ("data.batch_size=0", "data.batch_size=0: expected an integer >= 1"),
+        ("trainer.max_epochs=-1", "trainer.max_epochs=-1 trains until trainer.max_steps, which is not set"),
+        ("trainer.max_epochs=0", "trainer.max_epochs=0 trains nothing"),
+        ("optimizer.lr=-1", "optimizer.lr=-1: expected a number > 0"),
+        ("optimizer.lr=nan", "optimizer.lr=nan: expected a number > 0"),
+        ("optimizer.momentum=1.5", "optimizer.momentum=1.5: expected a number >= 0 and <= 1"),
+        ("data.val_size=-5", "data.val_size=-5: expected an integer >= 0"),
+        ("task.label_smoothing=2", "task.label_smoothing=2: expected a number >= 0 and <= 1"),
+        ("train=yes", "train=yes: expected true or false"),
+        ("data.mean=[0.5,2,0.5]", "data.mean holds 2: expected each item to be a number >= 0 and <= 1"),
+    ],
+)
 def test_settings_outside_their_domain_are_named_with_their_range(override, needle):
     refused(lambda: check_config(compose_plain([override])), needle)
 
 
-@pytest.mark.parametrize("overrides, needle", [
-    (["experiment=reprogram_mnist", "victim.ckpt_path=v", "program.lam=-1"], "program.lam=-1: expected a number >= 0"),
-    (["experiment=reprogram_mnist", "victim.ckpt_path=v", "data.digit_size=0"], "data.digit_size=0"),
-    (["experiment=attack_all", "victim.ckpt_path=v", "task.attacks.pgd10.steps=0"], "task.attacks.pgd10.steps=0"),
-    (["experiment=attack_all", "victim.ckpt_path=v", "task.attacks.substitute.budget=-3"], "budget=-3"),
-    (["experiment=attack_pgd", "victim.ckpt_path=v", "task.eps_255=[2,-4]"], "task.eps_255 holds -4"),
-    (["adv_training=pgd", "adv_training.steps=0"], "adv_training.steps=0"),
-    (["experiment=victim_airbench", "model.whiten_eps=0"], "model.whiten_eps=0: expected a number > 0"),
-    (["experiment=attack_substitute", "victim.ckpt_path=v", "task.attacks.substitute.probe_size=-1"], "probe_size=-1"),
-])
+@pytest.mark.parametrize(
+    "overrides, needle",
+    [
+        (
+            ["experiment=reprogram_mnist", "victim.ckpt_path=v", "program.lam=-1"],
+            "program.lam=-1: expected a number >= 0",
+        ),
+        (["experiment=reprogram_mnist", "victim.ckpt_path=v", "data.digit_size=0"], "data.digit_size=0"),
+        (["experiment=attack_all", "victim.ckpt_path=v", "task.attacks.pgd10.steps=0"], "task.attacks.pgd10.steps=0"),
+        (["experiment=attack_all", "victim.ckpt_path=v", "task.attacks.substitute.budget=-3"], "budget=-3"),
+        (["experiment=attack_pgd", "victim.ckpt_path=v", "task.eps_255=[2,-4]"], "task.eps_255 holds -4"),
+        (["adv_training=pgd", "adv_training.steps=0"], "adv_training.steps=0"),
+        (["experiment=victim_airbench", "model.whiten_eps=0"], "model.whiten_eps=0: expected a number > 0"),
+        (
+            ["experiment=attack_substitute", "victim.ckpt_path=v", "task.attacks.substitute.probe_size=-1"],
+            "probe_size=-1",
+        ),
+    ],
+)
 def test_every_group_is_checked_where_the_user_set_it(overrides, needle):
     refused(lambda: check_config(compose_plain(overrides)), needle)
 
@@ -244,8 +274,14 @@ def test_every_shipped_experiment_passes_the_schema():
 
 
 def test_a_bad_setting_fails_in_one_line_before_anything_is_written(tmp_path, cifar_npz_dir):
-    cmd = [sys.executable, "train.py", *TINY_RUN, f"paths.data_dir={cifar_npz_dir}", f"hydra.run.dir={tmp_path / 'run'}",
-           "data.batch_size=abc"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        *TINY_RUN,
+        f"paths.data_dir={cifar_npz_dir}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+        "data.batch_size=abc",
+    ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert result.returncode == 1 and "Traceback" not in result.stdout + result.stderr
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
@@ -273,8 +309,9 @@ def test_bad_test_labels_fail_before_training(tmp_path, cifar_npz_dir):
 def test_unreadable_or_foreign_resume_checkpoints_get_one_line(tmp_path, cifar_npz_dir, victim_file):
     from reprog.modules.victim import VictimModule
 
-    module = VictimModule(model={"arch": "resnet20", "num_classes": 10, "mean": [0.5] * 3, "std": [0.5] * 3},
-                          optimizer=torch.optim.SGD)
+    module = VictimModule(
+        model={"arch": "resnet20", "num_classes": 10, "mean": [0.5] * 3, "std": [0.5] * 3}, optimizer=torch.optim.SGD
+    )
     empty = tmp_path / "empty.ckpt"
     empty.touch()
     refused(lambda: check_resume_checkpoint(empty, module), "cannot resume from", "empty, truncated")
@@ -285,13 +322,16 @@ def test_unreadable_or_foreign_resume_checkpoints_get_one_line(tmp_path, cifar_n
     cut.write_bytes(real.read_bytes()[: real.stat().st_size // 2])
     refused(lambda: check_resume_checkpoint(cut, module), "cannot resume from")
     foreign = tmp_path / "foreign.ckpt"
-    torch.save({"state_dict": {}, "loops": {}, "hyper_parameters": {"victim": {}, "program": {}, "mapping": {}}}, foreign)
+    torch.save(
+        {"state_dict": {}, "loops": {}, "hyper_parameters": {"victim": {}, "program": {}, "mapping": {}}}, foreign
+    )
     refused(lambda: check_resume_checkpoint(foreign, module), "was saved by another task", "VictimModule takes")
     weights_only = tmp_path / "weights.ckpt"
     torch.save(module.state_dict(), weights_only)
     refused(lambda: check_resume_checkpoint(weights_only, module), "not a Lightning training checkpoint")
-    other_model = VictimModule(model={"arch": "resnet56", "num_classes": 10, "mean": [0.5] * 3, "std": [0.5] * 3},
-                               optimizer=torch.optim.SGD)
+    other_model = VictimModule(
+        model={"arch": "resnet56", "num_classes": 10, "mean": [0.5] * 3, "std": [0.5] * 3}, optimizer=torch.optim.SGD
+    )
     refused(lambda: check_resume_checkpoint(real, other_model), "does not fit this run's model")
 
     cfg = compose_train(tmp_path, cifar_npz_dir, [f"ckpt_path={cut}"])  # and through train.py
@@ -321,9 +361,15 @@ def test_the_export_is_written_before_testing_and_survives_a_failing_test(tmp_pa
 
 
 def test_sigterm_during_training_records_interrupted_and_resume_matches_an_uninterrupted_run(tmp_path, cifar_npz_dir):
-    settings = ["trainer.max_epochs=3", "trainer.limit_train_batches=20", "trainer.limit_val_batches=1",
-                "trainer.limit_test_batches=2", "data.batch_size=16", "scheduler=cosine",
-                "callbacks.model_checkpoint.monitor=null"]  # both runs test their last weights
+    settings = [
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=20",
+        "trainer.limit_val_batches=1",
+        "trainer.limit_test_batches=2",
+        "data.batch_size=16",
+        "scheduler=cosine",
+        "callbacks.model_checkpoint.monitor=null",
+    ]  # both runs test their last weights
     reference = train(compose_train(tmp_path / "ref", cifar_npz_dir, settings))
 
     run = tmp_path / "killed"

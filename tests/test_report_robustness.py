@@ -9,8 +9,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT
+
 from reprog import report
 
 
@@ -21,8 +21,14 @@ def dead_pid() -> int:
 
 
 def completed(acc: float, size: int = 14) -> dict:
-    return {"status": "completed", "metrics": {"test/acc": acc, "val/acc_best": acc}, "wall_time_s": 12.3,
-            "epochs": 1, "steps": 10, "overrides": [f"data.digit_size={size}", "optimizer.lr=0.1"]}
+    return {
+        "status": "completed",
+        "metrics": {"test/acc": acc, "val/acc_best": acc},
+        "wall_time_s": 12.3,
+        "epochs": 1,
+        "steps": 10,
+        "overrides": [f"data.digit_size={size}", "optimizer.lr=0.1"],
+    }
 
 
 def running(**fields) -> dict:
@@ -42,12 +48,21 @@ JOBS = {
     "7": (lambda: running(pid=os.getpid(), host=HOST), "running"),
     "8": (lambda: running(pid=dead_pid(), host=HOST + "-elsewhere"), "running"),
     "9": ({"status": "running"}, "running"),  # an old file: no pid, no host
-    "10": ({"status": "interrupted", "signal": "SIGTERM", "resume": "ckpt_path=/x/checkpoints/last.ckpt",
-            "metrics": {"val/acc": 0.4}}, "interrupted"),
+    "10": (
+        {
+            "status": "interrupted",
+            "signal": "SIGTERM",
+            "resume": "ckpt_path=/x/checkpoints/last.ckpt",
+            "metrics": {"val/acc": 0.4},
+        },
+        "interrupted",
+    ),
     "11": ({"status": "failed", "error": "image size 40 does not fit\nin a 32-px canvas"}, "failed"),
     "12": (None, "unfinished"),
-    "13": ({"status": "completed", "metrics": {"test/acc": "n/a", "val/acc_best": [1]}, "wall_time_s": "soon"},
-           "completed"),
+    "13": (
+        {"status": "completed", "metrics": {"test/acc": "n/a", "val/acc_best": [1]}, "wall_time_s": "soon"},
+        "completed",
+    ),
     "14": ({"status": 3}, "unreadable"),
     "15": (lambda: running(pid=os.getpid(), host=HOST, started="2000-01-01T00:00:00"), "killed"),  # pid reused
     "16": ({"status": "completed", "metrics": [0.5]}, "unreadable"),
@@ -82,7 +97,10 @@ def sweep(tmp_path: Path) -> Path:
 def test_every_job_is_listed_with_its_state_and_why(sweep):
     jobs = {job.name: job for job in report.collect(sweep)}
     assert {name: job.status for name, job in jobs.items()} == {
-        **{name: status for name, (_, status) in JOBS.items()}, "18": "unreadable", "19": "unreadable"}
+        **{name: status for name, (_, status) in JOBS.items()},
+        "18": "unreadable",
+        "19": "unreadable",
+    }
     assert jobs["2"].error == "metrics.json is empty"
     assert jobs["3"].error.startswith("metrics.json is not JSON (JSONDecodeError:")
     assert jobs["4"].error == "metrics.json holds a JSON array, not an object"
@@ -109,15 +127,18 @@ def test_the_report_is_written_with_a_row_per_job_and_a_count_per_status(sweep, 
     assert "| n/a |" in md and "| 0.8000 |" in md  # a metric that is not a number is shown, not formatted
     assert (sweep / "report.csv").read_text().count("\n") == len(rows) + 1
     assert (sweep / "report.png").stat().st_size > 1000
-    assert out.rstrip().splitlines()[-1] == ("jobs: 3 completed, 1 failed, 1 interrupted, 2 killed, 3 running, "
-                                             "1 unfinished, 9 unreadable")
+    assert out.rstrip().splitlines()[-1] == (
+        "jobs: 3 completed, 1 failed, 1 interrupted, 2 killed, 3 running, 1 unfinished, 9 unreadable"
+    )
 
 
 def test_plot_and_table_survive_non_numeric_values_and_categorical_x(tmp_path):
-    jobs = [report.Job("0", "completed", {"optimizer": "adam"}, {"test/acc": 0.5}, "x"),
-            report.Job("1", "completed", {"optimizer": "sgd"}, {"test/acc": "nan?"}, None),
-            report.Job("2", "completed", {"optimizer": "sgd"}, {"test/acc": float("nan")}, 3),
-            report.Job("3", "completed", {"optimizer": "sgd"}, {"test/acc": True}, 3)]
+    jobs = [
+        report.Job("0", "completed", {"optimizer": "adam"}, {"test/acc": 0.5}, "x"),
+        report.Job("1", "completed", {"optimizer": "sgd"}, {"test/acc": "nan?"}, None),
+        report.Job("2", "completed", {"optimizer": "sgd"}, {"test/acc": float("nan")}, 3),
+        report.Job("3", "completed", {"optimizer": "sgd"}, {"test/acc": True}, 3),
+    ]
     header, rows = report.table(jobs, ["test/acc"])
     assert [row[3] for row in rows] == ["0.5000", "nan?", "nan", "True"] and rows[0][4] == "x"
     assert report.plot(jobs, "optimizer", "test/acc", None, tmp_path / "p.png").stat().st_size > 1000
@@ -143,7 +164,8 @@ def test_bad_arguments_are_one_error_line(sweep, tmp_path, monkeypatch, capsys):
     assert "--metrics is empty" in bad([str(sweep), "--metrics", " , "], monkeypatch, capsys)
     assert "--metrics names ['test/ac']" in bad([str(sweep), "--metrics", "test/acc,test/ac"], monkeypatch, capsys)
     assert "--x 'seed' is not an override of any job; choose one of ['data.digit_size', 'optimizer.lr']" in bad(
-        [str(sweep), "--x", "seed"], monkeypatch, capsys)
+        [str(sweep), "--x", "seed"], monkeypatch, capsys
+    )
     assert "--x is empty" in bad([str(sweep), "--x", ""], monkeypatch, capsys)
     assert "--y 'acc' is not a metric of any job" in bad([str(sweep), "--y", "acc"], monkeypatch, capsys)
     assert "--group 'seed' is not an override" in bad([str(sweep), "--group", "seed"], monkeypatch, capsys)
@@ -164,7 +186,12 @@ def test_a_sweep_with_nothing_to_plot_still_gets_its_table(tmp_path, capsys, mon
 
 
 def test_unknown_flag_is_argparse_usage_and_exit_2(sweep):
-    result = subprocess.run([sys.executable, "-m", "reprog.report", str(sweep), "--colour", "red"], cwd=ROOT,
-                            capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "reprog.report", str(sweep), "--colour", "red"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.splitlines()[-1].startswith("report.py: error: unrecognized arguments: --colour")

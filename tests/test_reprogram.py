@@ -7,9 +7,9 @@ import sys
 
 import pytest
 import torch
+from conftest import ROOT, compose_train, gratings, write_cifar_npz, write_mnist
 from torchvision.datasets import MNIST
 
-from conftest import ROOT, compose_train, gratings, write_cifar_npz, write_mnist
 from reprog import load_program
 from reprog.data.mnist import PaddedMNISTDataModule
 from reprog.errors import UserError
@@ -47,9 +47,18 @@ def test_missing_mnist_names_the_files_and_the_download_option(tmp_path):
 
 
 def test_only_the_program_learns_and_the_victim_stays_bit_identical(tmp_path, mnist_dir, victim_file):
-    cfg = compose_train(tmp_path, mnist_dir, [*REPROGRAM, f"victim.ckpt_path={victim_file}", "trainer.max_epochs=2",
-                                              "trainer.limit_train_batches=3", "trainer.limit_val_batches=1",
-                                              "trainer.limit_test_batches=1"])
+    cfg = compose_train(
+        tmp_path,
+        mnist_dir,
+        [
+            *REPROGRAM,
+            f"victim.ckpt_path={victim_file}",
+            "trainer.max_epochs=2",
+            "trainer.limit_train_batches=3",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=1",
+        ],
+    )
     before, _ = load_victim(victim_file)
     from hydra.utils import instantiate
 
@@ -71,8 +80,11 @@ def test_only_the_program_learns_and_the_victim_stays_bit_identical(tmp_path, mn
 def grating_task(tmp_path_factory):
     """A resnet20 victim trained by train.py on colour gratings, and grey gratings as the target 'digits'."""
     tmp = tmp_path_factory.mktemp("gratings")
-    cfg = compose_train(tmp / "victim", write_cifar_npz(tmp / "cifar", 1000, 200, images=gratings),
-                        ["trainer.max_epochs=2", "logger=csv", "test=false"])
+    cfg = compose_train(
+        tmp / "victim",
+        write_cifar_npz(tmp / "cifar", 1000, 200, images=gratings),
+        ["trainer.max_epochs=2", "logger=csv", "test=false"],
+    )
     train(cfg)
     grey = lambda n, seed: (gratings(n, seed + 5, size=28)[0][..., 0], gratings(n, seed + 5, size=28)[1])
     return tmp / "victim" / "run" / "victim.safetensors", write_mnist(tmp / "target", images=grey)
@@ -80,8 +92,17 @@ def grating_task(tmp_path_factory):
 
 def test_reprogramming_lifts_accuracy_far_above_chance_and_exports_the_program(tmp_path, grating_task):
     victim_file, target_dir = grating_task
-    cfg = compose_train(tmp_path, target_dir, [*REPROGRAM, f"victim.ckpt_path={victim_file}", "data.batch_size=32",
-                                               "trainer.max_epochs=6", "data.digit_size=20"])
+    cfg = compose_train(
+        tmp_path,
+        target_dir,
+        [
+            *REPROGRAM,
+            f"victim.ckpt_path={victim_file}",
+            "data.batch_size=32",
+            "trainer.max_epochs=6",
+            "data.digit_size=20",
+        ],
+    )
     start = PaddedMNISTDataModule(str(target_dir), download=False, digit_size=20)  # accuracy with P = 0
     x, y = start.preprocess(start.load_split(train=False), train=False)
     victim, _ = load_victim(victim_file)
@@ -89,7 +110,10 @@ def test_reprogramming_lifts_accuracy_far_above_chance_and_exports_the_program(t
         acc_without_program = (victim.eval()(x)[:, :10].argmax(1) == y).float().mean().item()
 
     metrics = train(cfg)
-    assert metrics["test/acc"] > 0.45 and metrics["test/acc"] > acc_without_program + 0.1, (metrics, acc_without_program)
+    assert metrics["test/acc"] > 0.45 and metrics["test/acc"] > acc_without_program + 0.1, (
+        metrics,
+        acc_without_program,
+    )
     run = tmp_path / "run"
     assert list((run / "tensorboard").glob("events.*")) and (run / "program.safetensors").is_file()
     meta = json.loads((run / "program.json").read_text())
@@ -99,26 +123,49 @@ def test_reprogramming_lifts_accuracy_far_above_chance_and_exports_the_program(t
     # the exported program reproduces the run's test accuracy through `python -m reprog.predict`
     loaded = load_program(run / "program.safetensors")
     assert loaded.program.W.shape == (3, 32, 32) and loaded.label_map.kind == "first_k"
-    result = subprocess.run([sys.executable, "-m", "reprog.predict", f"program={run / 'program.safetensors'}",
-                             f"victim={victim_file}", "images=mnist", f"data_dir={target_dir}"],
-                            cwd=ROOT, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "reprog.predict",
+            f"program={run / 'program.safetensors'}",
+            f"victim={victim_file}",
+            "images=mnist",
+            f"data_dir={target_dir}",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert f"accuracy: {metrics['test/acc']:.4f}" in result.stdout
 
 
 def test_a_program_learns_through_score_queries_alone_stops_at_its_budget_and_warm_starts_another(
-        tmp_path, grating_task, caplog):
+    tmp_path, grating_task, caplog
+):
     victim_file, target_dir = grating_task
     start = PaddedMNISTDataModule(str(target_dir), download=False, digit_size=20)  # accuracy with P = 0
     x, y = start.preprocess(start.load_split(train=False), train=False)
     with torch.no_grad():
         acc_without_program = (load_victim(victim_file)[0].eval()(x)[:, :10].argmax(1) == y).float().mean().item()
-    black_box = [*REPROGRAM, f"victim.ckpt_path={victim_file}", "data.batch_size=32", "data.digit_size=20",
-                 "logger=csv", "oracle=score", "oracle.q=5", "oracle.grid=null", "optimizer.lr=0.1"]
+    black_box = [
+        *REPROGRAM,
+        f"victim.ckpt_path={victim_file}",
+        "data.batch_size=32",
+        "data.digit_size=20",
+        "logger=csv",
+        "oracle=score",
+        "oracle.q=5",
+        "oracle.grid=null",
+        "optimizer.lr=0.1",
+    ]
 
     # 480 training images a epoch at 32 x (5 + 1) queries each: 2,880 an epoch; 21,500 stops in the eighth
-    metrics = train(compose_train(tmp_path / "cold", target_dir, [*black_box, "trainer.max_epochs=8",
-                                                                   "oracle.budget=21500"]))
+    metrics = train(
+        compose_train(tmp_path / "cold", target_dir, [*black_box, "trainer.max_epochs=8", "oracle.budget=21500"])
+    )
     assert metrics["train/queries"] == 7 * 2880 + 6 * 192
     assert "query budget reached: 21312 of 21500 queries used" in caplog.text
     assert metrics["test/acc"] > acc_without_program + 0.03, (metrics, acc_without_program)
@@ -127,13 +174,20 @@ def test_a_program_learns_through_score_queries_alone_stops_at_its_budget_and_wa
 
     # a warm start from that program, with a budget too small for one step, is refused before it trains nothing
     with pytest.raises(UserError, match=r"oracle.budget=100 cannot pay for one training step at data.batch_size=32"):
-        train(compose_train(tmp_path / "warm", target_dir, [*black_box, f"task.init_program={first}",
-                                                             "oracle.grid=4", "oracle.budget=100"]))
+        train(
+            compose_train(
+                tmp_path / "warm",
+                target_dir,
+                [*black_box, f"task.init_program={first}", "oracle.grid=4", "oracle.budget=100"],
+            )
+        )
     assert not (tmp_path / "warm" / "run" / "program.safetensors").exists()
 
 
 def test_a_program_is_refused_by_another_victim(tmp_path, mnist_dir, victim_file, capsys):
-    cfg = compose_train(tmp_path, mnist_dir, [*REPROGRAM, f"victim.ckpt_path={victim_file}", "trainer.fast_dev_run=true"])
+    cfg = compose_train(
+        tmp_path, mnist_dir, [*REPROGRAM, f"victim.ckpt_path={victim_file}", "trainer.fast_dev_run=true"]
+    )
     train(cfg)
     other = tmp_path / "other.safetensors"
     model, spec = load_victim(victim_file)
@@ -142,12 +196,20 @@ def test_a_program_is_refused_by_another_victim(tmp_path, mnist_dir, victim_file
 
     save_victim(model, spec, other)
     with pytest.raises(SystemExit, match="was made for victim sha256"):
-        predict_main([f"program={tmp_path / 'run' / 'program.safetensors'}", f"victim={other}", "images=mnist",
-                      f"data_dir={mnist_dir}"])
+        predict_main(
+            [
+                f"program={tmp_path / 'run' / 'program.safetensors'}",
+                f"victim={other}",
+                "images=mnist",
+                f"data_dir={mnist_dir}",
+            ]
+        )
 
 
 def test_missing_victim_checkpoint_says_how_to_train_one(tmp_path, mnist_dir):
-    cfg = compose_train(tmp_path, mnist_dir, [*REPROGRAM, f"victim.ckpt_path={tmp_path}/nope.ckpt", "trainer.fast_dev_run=true"])
+    cfg = compose_train(
+        tmp_path, mnist_dir, [*REPROGRAM, f"victim.ckpt_path={tmp_path}/nope.ckpt", "trainer.fast_dev_run=true"]
+    )
     with pytest.raises(Exception) as info:
         train(cfg)
     from reprog.cli import one_line
@@ -180,25 +242,44 @@ def test_fashion_mnist_reads_its_own_folder(tmp_path):
 
 
 def test_frequency_mapping_is_counted_before_training_and_saved(tmp_path, mnist_dir, victim_file):
-    cfg = compose_train(tmp_path, mnist_dir, [*REPROGRAM, f"victim.ckpt_path={victim_file}", "trainer.fast_dev_run=true",
-                                              "mapping=frequency", "mapping.batches=3"])
+    cfg = compose_train(
+        tmp_path,
+        mnist_dir,
+        [
+            *REPROGRAM,
+            f"victim.ckpt_path={victim_file}",
+            "trainer.fast_dev_run=true",
+            "mapping=frequency",
+            "mapping.batches=3",
+        ],
+    )
     train(cfg)
     loaded = load_program(tmp_path / "run" / "program.safetensors")
     assert loaded.label_map.kind == "frequency" and loaded.label_map.index.flatten().unique().numel() == 10
 
 
 @pytest.mark.parametrize("mapping", ["blm", "linear"])  # a map fit from data each epoch, a map trained by gradient
-def test_label_maps_are_refit_or_trained_and_exported_exactly(tmp_path, mnist_dir, victim_file, mapping,
-                                                                         monkeypatch):
+def test_label_maps_are_refit_or_trained_and_exported_exactly(tmp_path, mnist_dir, victim_file, mapping, monkeypatch):
     from reprog.modules.reprogram import ReprogramModule
 
     fits = []
     real_fit = ReprogramModule.fit_label_map
-    monkeypatch.setattr(ReprogramModule, "fit_label_map", lambda self, b: (fits.append(self.current_epoch),
-                                                                           real_fit(self, b)))
-    cfg = compose_train(tmp_path, mnist_dir, [*REPROGRAM, f"victim.ckpt_path={victim_file}", f"mapping={mapping}",
-                                              "trainer.max_epochs=2", "trainer.limit_train_batches=2",
-                                              "trainer.limit_val_batches=1", "trainer.limit_test_batches=0"])
+    monkeypatch.setattr(
+        ReprogramModule, "fit_label_map", lambda self, b: (fits.append(self.current_epoch), real_fit(self, b))
+    )
+    cfg = compose_train(
+        tmp_path,
+        mnist_dir,
+        [
+            *REPROGRAM,
+            f"victim.ckpt_path={victim_file}",
+            f"mapping={mapping}",
+            "trainer.max_epochs=2",
+            "trainer.limit_train_batches=2",
+            "trainer.limit_val_batches=1",
+            "trainer.limit_test_batches=0",
+        ],
+    )
     train(cfg)
     assert fits == ([] if mapping == "linear" else [0, 1]), "maps that learn from data are refit every epoch"
     loaded = load_program(tmp_path / "run" / "program.safetensors")
@@ -210,8 +291,16 @@ def test_label_maps_are_refit_or_trained_and_exported_exactly(tmp_path, mnist_di
 
 
 def test_scale_experiment_learns_a_per_pixel_scale_and_exports_it(tmp_path, mnist_dir, victim_file):
-    cfg = compose_train(tmp_path, mnist_dir, ["experiment=reprogram_mnist_scale", "data.val_size=100",
-                                              f"victim.ckpt_path={victim_file}", "trainer.fast_dev_run=true"])
+    cfg = compose_train(
+        tmp_path,
+        mnist_dir,
+        [
+            "experiment=reprogram_mnist_scale",
+            "data.val_size=100",
+            f"victim.ckpt_path={victim_file}",
+            "trainer.fast_dev_run=true",
+        ],
+    )
     train(cfg)
     loaded = load_program(tmp_path / "run" / "program.safetensors")
     assert loaded.program.family == "scale" and loaded.program.scale == "pixel"
@@ -219,12 +308,29 @@ def test_scale_experiment_learns_a_per_pixel_scale_and_exports_it(tmp_path, mnis
 
 
 def test_smm_on_a_64_px_canvas_trains_exports_and_predicts(tmp_path, mnist_dir, victim_file, capsys):
-    cfg = compose_train(tmp_path, mnist_dir, [*REPROGRAM, f"victim.ckpt_path={victim_file}", "program=smm",
-                                              "data.canvas_size=64", "data.digit_size=28", "trainer.fast_dev_run=true"])
+    cfg = compose_train(
+        tmp_path,
+        mnist_dir,
+        [
+            *REPROGRAM,
+            f"victim.ckpt_path={victim_file}",
+            "program=smm",
+            "data.canvas_size=64",
+            "data.digit_size=28",
+            "trainer.fast_dev_run=true",
+        ],
+    )
     train(cfg)
     loaded = load_program(tmp_path / "run" / "program.safetensors")
     assert loaded.program.family == "smm" and loaded.program.placement.canvas == 64
     assert loaded.program.f_mask[0].weight.ne(0).all() and loaded.program.W.abs().sum() > 0
-    predict_main([f"program={tmp_path / 'run' / 'program.safetensors'}", f"victim={victim_file}", "images=mnist",
-                  f"data_dir={mnist_dir}", f"cache_dir={tmp_path / 'cache'}"])
+    predict_main(
+        [
+            f"program={tmp_path / 'run' / 'program.safetensors'}",
+            f"victim={victim_file}",
+            "images=mnist",
+            f"data_dir={mnist_dir}",
+            f"cache_dir={tmp_path / 'cache'}",
+        ]
+    )
     assert "accuracy" in capsys.readouterr().out

@@ -16,7 +16,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from conftest import ROOT, TINY_RUN, write_cifar_npz
 
 SLURM_DIR = Path(os.environ.get("REPROG_SLURM_DIR", "/tmp/reprog-slurm"))
@@ -61,19 +60,36 @@ def _wait(predicate, seconds: float, proc: subprocess.Popen, what: str) -> None:
 @pytest.mark.slow  # ~2.5 min; a real cluster (make test-all runs it)
 def test_a_sweep_runs_under_slurm_and_a_preempted_job_resumes_to_the_uninterrupted_metrics(tmp_path, slurm):
     data, sweep = write_cifar_npz(tmp_path / "data"), tmp_path / "sweep"
-    cmd = [sys.executable, "train.py", "-m", "hydra/launcher=slurm", "hydra.launcher.gpus_per_node=0",
-           "hydra.launcher.cpus_per_task=1", "hydra.launcher.mem_gb=4", "hydra.launcher.timeout_min=15", *TINY_RUN,
-           "trainer.max_epochs=3", "++trainer.limit_val_batches=1", "++trainer.limit_test_batches=1",
-           "seed=3,3",  # two identical jobs: 0 runs through, 1 is pre-empted
-           f"paths.data_dir={data}", f"paths.cache_dir={tmp_path / 'cache'}", f"hydra.sweep.dir={sweep}"]
+    cmd = [
+        sys.executable,
+        "train.py",
+        "-m",
+        "hydra/launcher=slurm",
+        "hydra.launcher.gpus_per_node=0",
+        "hydra.launcher.cpus_per_task=1",
+        "hydra.launcher.mem_gb=4",
+        "hydra.launcher.timeout_min=15",
+        *TINY_RUN,
+        "trainer.max_epochs=3",
+        "++trainer.limit_val_batches=1",
+        "++trainer.limit_test_batches=1",
+        "seed=3,3",  # two identical jobs: 0 runs through, 1 is pre-empted
+        f"paths.data_dir={data}",
+        f"paths.cache_dir={tmp_path / 'cache'}",
+        f"hydra.sweep.dir={sweep}",
+    ]
     sweep_run = subprocess.Popen(cmd, cwd=ROOT, env=slurm, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
     # pre-empt job 1 in its second epoch as SLURM does (PreemptMode=REQUEUE): SIGTERM, and back into the queue
     _wait(lambda: (sweep / "1" / "checkpoints" / "last.ckpt").is_file(), 300, sweep_run, "job 1's first epoch")
     job = json.loads((sweep / "1" / "metrics.json").read_text())["slurm"]["job_id"]
     subprocess.run(["scontrol", "requeue", job], env=slurm, check=True, timeout=30)
-    _wait(lambda: json.loads((sweep / "1" / "metrics.json").read_text())["status"] == "interrupted", 120, sweep_run,
-          "job 1 to stop")
+    _wait(
+        lambda: json.loads((sweep / "1" / "metrics.json").read_text())["status"] == "interrupted",
+        120,
+        sweep_run,
+        "job 1 to stop",
+    )
     stopped = json.loads((sweep / "1" / "metrics.json").read_text())
     assert stopped["signal"] == "SIGTERM" and "last.ckpt" in stopped["resume"], stopped
 
@@ -82,7 +98,10 @@ def test_a_sweep_runs_under_slurm_and_a_preempted_job_resumes_to_the_uninterrupt
     reference, resumed = (json.loads((sweep / n / "metrics.json").read_text()) for n in "01")
     assert reference["status"] == resumed["status"] == "completed", (reference, resumed)
     assert reference["slurm"]["restarts"] == 0 and "resumed_from" not in reference
-    assert resumed["slurm"]["restarts"] >= 1 and resumed["resumed_from"] == str(sweep / "1" / "checkpoints" / "last.ckpt")
+    assert resumed["slurm"]["restarts"] >= 1 and resumed["resumed_from"] == str(
+        sweep / "1" / "checkpoints" / "last.ckpt"
+    )
+
     def results(summary):  # all but wall-clock timings (time/train_s)
         return {k: v for k, v in summary["metrics"].items() if not k.startswith("time/")}, summary["steps"]
 
@@ -92,11 +111,18 @@ def test_a_sweep_runs_under_slurm_and_a_preempted_job_resumes_to_the_uninterrupt
         assert list((job_dir / "tensorboard").rglob("events.out.tfevents.*"))
 
     array = job.split("_")[0]
-    sacct = subprocess.run(["sacct", "-n", "-X", "-P", "-j", array, "-o", "JobID,State,ExitCode"], env=slurm,
-                           capture_output=True, text=True, timeout=60, check=True).stdout.split()
+    sacct = subprocess.run(
+        ["sacct", "-n", "-X", "-P", "-j", array, "-o", "JobID,State,ExitCode"],
+        env=slurm,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout.split()
     assert sorted(sacct) == [f"{array}_0|COMPLETED|0:0", f"{array}_1|COMPLETED|0:0"], sacct
-    report = subprocess.run([sys.executable, "-m", "reprog.report", str(sweep)], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
+    report = subprocess.run(
+        [sys.executable, "-m", "reprog.report", str(sweep)], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
     assert report.returncode == 0, report.stderr
     assert (sweep / "report.md").read_text().count("| completed |") == 2
 
@@ -109,17 +135,29 @@ def test_the_report_gives_a_job_killed_by_slurm_the_reason_slurm_logged(tmp_path
     for n, job in (("0", "8_0"), ("1", "8_1")):
         (sweep / n / ".hydra").mkdir(parents=True)
         (sweep / n / ".hydra" / "overrides.yaml").write_text(f"- data.batch_size={32 if n == '0' else 1024}\n")
-        (sweep / n / "metrics.json").write_text(json.dumps(
-            {"overrides": [], "slurm": {"job_id": job, "restarts": 0}, "status": "running", "pid": 12345,
-             "host": "a-compute-node", "started": "2026-12-07T14:40:29"}))
+        (sweep / n / "metrics.json").write_text(
+            json.dumps(
+                {
+                    "overrides": [],
+                    "slurm": {"job_id": job, "restarts": 0},
+                    "status": "running",
+                    "pid": 12345,
+                    "host": "a-compute-node",
+                    "started": "2026-12-07T14:40:29",
+                }
+            )
+        )
         (sweep / ".submitit" / job).mkdir(parents=True)
     (sweep / ".submitit" / "8_1" / "8_1_0_log.err").write_text(
         "SLURM auto-requeueing enabled. Setting signal handlers.\n"
         "slurmstepd-vm: error: *** JOB 9 ON vm CANCELLED AT 2026-12-07T14:30:00 DUE TO JOB REQUEUE ***\n"
         "slurmstepd-vm: error: StepId=10.0 exceeded memory limit (2386538496 > 2147483648), being killed\n"
         "slurmstepd-vm: error: *** STEP 10.0 ON vm CANCELLED AT 2026-12-07T14:40:34 ***\n"
-        "slurmstepd-vm: error: Exceeded job memory limit\nsrun: error: vm: task 0: Killed\n")
+        "slurmstepd-vm: error: Exceeded job memory limit\nsrun: error: vm: task 0: Killed\n"
+    )
     jobs = {job.name: job for job in collect(sweep)}
     assert (jobs["0"].status, jobs["0"].error) == ("running", ""), "still running elsewhere: no verdict"
     assert jobs["1"].status == "killed"
-    assert jobs["1"].error == "killed by SLURM: StepId=10.0 exceeded memory limit (2386538496 > 2147483648), being killed"
+    assert (
+        jobs["1"].error == "killed by SLURM: StepId=10.0 exceeded memory limit (2386538496 > 2147483648), being killed"
+    )

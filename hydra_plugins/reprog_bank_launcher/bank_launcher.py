@@ -53,16 +53,22 @@ class BankLauncher(Launcher):
             raise SystemExit(f"error: {e}") from None
         for note in banks.notes:
             log.info(note)
-        log.info("Launching %d jobs: %d as %d banks, %d alone", len(configs), sum(map(len, banks.banks)),
-                 len(banks.banks), len(banks.alone))
+        log.info(
+            "Launching %d jobs: %d as %d banks, %d alone",
+            len(configs),
+            sum(map(len, banks.banks)),
+            len(banks.banks),
+            len(banks.alone),
+        )
         runs: dict[int, JobReturn] = {}
         for i in banks.alone:
             log.info("\t#%d : %s", initial_job_idx + i, " ".join(filter_overrides(job_overrides[i])))
             runs[i] = self._run(self.task_function, configs[i])
         for bank in banks.banks:
             log.info("\tbank #%s", ", #".join(str(initial_job_idx + i) for i in bank))
-            values = run_bank([OmegaConf.create(resolved[i]) for i in bank], [prepared[i].overrides for i in bank],
-                              self.max_images)
+            values = run_bank(
+                [OmegaConf.create(resolved[i]) for i in bank], [prepared[i].overrides for i in bank], self.max_images
+            )
             for i, value in zip(bank, values):
                 runs[i] = prepared[i]
                 runs[i].status = JobStatus.FAILED if isinstance(value, BaseException) else JobStatus.COMPLETED
@@ -71,7 +77,12 @@ class BankLauncher(Launcher):
         return [runs[i] for i in range(len(configs))]
 
     def _run(self, task_function: TaskFunction, cfg: DictConfig) -> JobReturn:
-        ret = run_job(hydra_context=self.hydra_context, task_function=task_function, config=cfg,
-                      job_dir_key="hydra.sweep.dir", job_subdir_key="hydra.sweep.subdir")
+        ret = run_job(
+            hydra_context=self.hydra_context,
+            task_function=task_function,
+            config=cfg,
+            job_dir_key="hydra.sweep.dir",
+            job_subdir_key="hydra.sweep.subdir",
+        )
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return ret

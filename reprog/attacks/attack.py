@@ -53,12 +53,21 @@ class Attack:
     stat_names: tuple[str, ...] = ()  # the keys of `stats()`
     bounded = True  # works inside an eps-ball, so the evaluator runs it once per eps (a patch is not: once)
 
-    def __init__(self, model: nn.Module, target: int | str | None = None, seed: int | None = None,
-                 eot_samples: int | None = None, transform: Transform | None = None) -> None:
-        if eot_samples is not None and (isinstance(eot_samples, bool) or not isinstance(eot_samples, int)
-                                        or eot_samples < 1):
-            raise UserError(f"eot_samples={eot_samples!r}: expected a whole number >= 1 (draws of the transform "
-                            "averaged per gradient), or null for no EOT")
+    def __init__(
+        self,
+        model: nn.Module,
+        target: int | str | None = None,
+        seed: int | None = None,
+        eot_samples: int | None = None,
+        transform: Transform | None = None,
+    ) -> None:
+        if eot_samples is not None and (
+            isinstance(eot_samples, bool) or not isinstance(eot_samples, int) or eot_samples < 1
+        ):
+            raise UserError(
+                f"eot_samples={eot_samples!r}: expected a whole number >= 1 (draws of the transform "
+                "averaged per gradient), or null for no EOT"
+            )
         self.model, self.target = model, target
         self.eot_samples, self.transform = eot_samples, transform
         self.last_goal: torch.Tensor | None = None

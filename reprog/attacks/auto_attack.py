@@ -13,18 +13,28 @@ from torch import nn
 from reprog.attacks.attack import Attack
 from reprog.errors import UserError
 
-STAGES = {"standard": ("apgd_ce", "apgd_t", "fab_t", "square"),
-          "plus": ("apgd_ce", "apgd_dlr", "fab", "square", "apgd_t", "fab_t"),
-          "rand": ("apgd_ce", "apgd_dlr")}
+STAGES = {
+    "standard": ("apgd_ce", "apgd_t", "fab_t", "square"),
+    "plus": ("apgd_ce", "apgd_dlr", "fab", "square", "apgd_t", "fab_t"),
+    "rand": ("apgd_ce", "apgd_dlr"),
+}
 NORMS = ("Linf", "L2")
 
 
 class AutoAttack(Attack):
     name = "autoattack"
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, norm: str = "Linf", version: str = "standard",
-                 n_classes: int | None = None, seed: int = 0, steps: int | None = None,
-                 square_queries: int | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float = 8 / 255,
+        norm: str = "Linf",
+        version: str = "standard",
+        n_classes: int | None = None,
+        seed: int = 0,
+        steps: int | None = None,
+        square_queries: int | None = None,
+    ) -> None:
         """`steps` (APGD and FAB iterations, 100 in the standard) and `square_queries` (5,000) only shorten a
         smoke test; any other value is no longer the standard AutoAttack."""
         if norm not in NORMS:

@@ -10,8 +10,15 @@ from reprog.transforms import Transform
 class FGSM(Attack):
     name = "fgsm"
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, target: int | str | None = None,
-                 seed: int | None = None, eot_samples: int | None = None, transform: Transform | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float = 8 / 255,
+        target: int | str | None = None,
+        seed: int | None = None,
+        eot_samples: int | None = None,
+        transform: Transform | None = None,
+    ) -> None:
         super().__init__(model, target, seed, eot_samples, transform)
         self.eps = eps
 

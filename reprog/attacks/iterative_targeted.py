@@ -16,9 +16,18 @@ class IterativeTargeted(Attack):
     name = "iterative_targeted"
     stat_names = ("steps", "confidence")
 
-    def __init__(self, model: nn.Module, target: int | str = "least_likely", confidence: float = 0.9,
-                 alpha: float = 1 / 255, max_steps: int = 100, eps: float | None = 16 / 255,
-                 seed: int | None = None, eot_samples: int | None = None, transform: Transform | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        target: int | str = "least_likely",
+        confidence: float = 0.9,
+        alpha: float = 1 / 255,
+        max_steps: int = 100,
+        eps: float | None = 16 / 255,
+        seed: int | None = None,
+        eot_samples: int | None = None,
+        transform: Transform | None = None,
+    ) -> None:
         super().__init__(model, target, seed, eot_samples, transform)
         self.confidence, self.alpha, self.max_steps, self.eps = confidence, alpha, max_steps, eps
         self.steps_used = self.final_confidence = self.targets = torch.empty(0)

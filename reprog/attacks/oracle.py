@@ -55,8 +55,9 @@ class Oracle:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         """The model's answers for `images` (N, C, H, W); costs N queries."""
         if self.remaining is not None and len(images) > self.remaining:
-            raise QueryBudgetExceeded(f"{len(images)} more queries would exceed the budget of {self.budget} "
-                                      f"({self.queries} used)")
+            raise QueryBudgetExceeded(
+                f"{len(images)} more queries would exceed the budget of {self.budget} ({self.queries} used)"
+            )
         self.queries += len(images)
         if self.detector is not None:
             self.detector(images)
@@ -79,8 +80,14 @@ class ScoreOracle(Oracle):
     __slots__ = ("top_k", "decimals")
     kind = "score"
 
-    def __init__(self, model: nn.Module, budget: int | None = None, top_k: int | None = None,
-                 decimals: int | None = None, batch_size: int = 512) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        budget: int | None = None,
+        top_k: int | None = None,
+        decimals: int | None = None,
+        batch_size: int = 512,
+    ) -> None:
         if top_k is not None and top_k < 1:
             raise UserError(f"oracle top_k={top_k}: expected >= 1, or null for every class")
         if decimals is not None and decimals < 0:

@@ -30,10 +30,22 @@ class Patch(Attack):
     fit_on = "train"
     bounded = False
 
-    def __init__(self, model: nn.Module, target: int | None = 0, size: float = 10.0, shape: str = "square",
-                 degrees: float = 22.5, scale: tuple[float, float] = (0.8, 1.2), epochs: int = 5, lr: float = 0.05,
-                 batch_size: int = 128, fit_size: int = 0, seed: int | None = 0, eot_samples: int | None = None,
-                 transform: Transform | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        target: int | None = 0,
+        size: float = 10.0,
+        shape: str = "square",
+        degrees: float = 22.5,
+        scale: tuple[float, float] = (0.8, 1.2),
+        epochs: int = 5,
+        lr: float = 0.05,
+        batch_size: int = 128,
+        fit_size: int = 0,
+        seed: int | None = 0,
+        eot_samples: int | None = None,
+        transform: Transform | None = None,
+    ) -> None:
         if target is not None and (isinstance(target, bool) or not isinstance(target, int)):
             raise UserError(f"a patch aims every image at one class: target must be an int or null, not {target!r}")
         if isinstance(size, bool) or not isinstance(size, (int, float)) or not 0 < size <= 100:
@@ -52,12 +64,16 @@ class Patch(Attack):
         """The patch's side in pixels on an image of this size; refused when it cannot fit inside it."""
         side = patch_side(self.size, height, width)
         if side * self.scale[1] > min(height, width):
-            raise UserError(f"patch size={self.size:g}% is {side} px a side, {side * self.scale[1]:.0f} px at scale "
-                            f"{self.scale[1]:g}: larger than the {height}x{width} image; lower size or scale")
+            raise UserError(
+                f"patch size={self.size:g}% is {side} px a side, {side * self.scale[1]:.0f} px at scale "
+                f"{self.scale[1]:g}: larger than the {height}x{width} image; lower size or scale"
+            )
         return side
 
     def stick(self, images: torch.Tensor, patch: torch.Tensor) -> torch.Tensor:
-        return paste(images, patch, self.mask.to(patch), self.generator or torch.default_generator, self.degrees, self.scale)
+        return paste(
+            images, patch, self.mask.to(patch), self.generator or torch.default_generator, self.degrees, self.scale
+        )
 
     def fit(self, images: torch.Tensor, labels: torch.Tensor) -> "Patch":
         """Learn the patch on `images` (N, C, H, W) in [0, 1]."""
@@ -83,8 +99,9 @@ class Patch(Attack):
                     optimizer.step()
                     with torch.no_grad():
                         patch.clamp_(0, 1)
-                    self.curve.append({"step": len(self.curve) + 1,
-                                       "success": float(self.succeeded(logits, goal).float().mean())})
+                    self.curve.append(
+                        {"step": len(self.curve) + 1, "success": float(self.succeeded(logits, goal).float().mean())}
+                    )
         self.patch = patch.detach()
         return self
 
@@ -100,16 +117,26 @@ class Patch(Attack):
         return None if self.patch is None else (self.patch * self.mask).cpu()
 
     def settings(self) -> dict[str, Any]:
-        return {"target": self.target, "size": self.size, "shape": self.shape, "degrees": self.degrees,
-                "scale": list(self.scale), "seed": None if self.generator is None else self.generator.initial_seed()}
+        return {
+            "target": self.target,
+            "size": self.size,
+            "shape": self.shape,
+            "degrees": self.degrees,
+            "scale": list(self.scale),
+            "seed": None if self.generator is None else self.generator.initial_seed(),
+        }
 
     def save(self, path: Path) -> Path | None:
         """`<path>.safetensors` (+ `.json`): the patch, its mask, and the victim and placement it was made for."""
         if self.patch is None:
             return None
-        meta = {"attack": "patch", "patch": self.settings(), "image": list(self.image_shape),
-                "victim": {"sha256": getattr(self.model, "sha256", None), "model": getattr(self.model, "spec", None)},
-                "transform": self.transform.config() if self.eot else None}
+        meta = {
+            "attack": "patch",
+            "patch": self.settings(),
+            "image": list(self.image_shape),
+            "victim": {"sha256": getattr(self.model, "sha256", None), "model": getattr(self.model, "spec", None)},
+            "transform": self.transform.config() if self.eot else None,
+        }
         return save_artifact(Path(f"{path}.safetensors"), {"patch": self.patch, "mask": self.mask}, meta)
 
 
@@ -127,8 +154,12 @@ def load_patch(path: str | Path, model: nn.Module) -> Patch:
         raise UserError(f"patch {path}: its metadata is not valid ({e})") from e
     except (KeyError, TypeError, ValueError) as e:
         raise UserError(f"patch {path}: its metadata is incomplete ({brief(e)}); {HINT}") from e
-    check_shapes(tensors, {"patch": torch.empty(channels, side, side), "mask": torch.empty(1, side, side)}, path,
-                 f"patch ({meta['patch']})")
+    check_shapes(
+        tensors,
+        {"patch": torch.empty(channels, side, side), "mask": torch.empty(1, side, side)},
+        path,
+        f"patch ({meta['patch']})",
+    )
     patch.patch, patch.mask, patch.image_shape = tensors["patch"], tensors["mask"], (channels, height, width)
     patch.meta = meta
     return patch

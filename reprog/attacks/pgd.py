@@ -22,10 +22,22 @@ def flat_norm(t: torch.Tensor) -> torch.Tensor:
 class PGD(Attack):
     name = "pgd"
 
-    def __init__(self, model: nn.Module, eps: float = 8 / 255, alpha: float = 2 / 255, steps: int = 10,
-                 norm: str = "Linf", random_start: bool = True, restarts: int = 1, early_stop: bool = False,
-                 momentum: float = 0.0, target: int | str | None = None, seed: int | None = None,
-                 eot_samples: int | None = None, transform: Transform | None = None) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        eps: float = 8 / 255,
+        alpha: float = 2 / 255,
+        steps: int = 10,
+        norm: str = "Linf",
+        random_start: bool = True,
+        restarts: int = 1,
+        early_stop: bool = False,
+        momentum: float = 0.0,
+        target: int | str | None = None,
+        seed: int | None = None,
+        eot_samples: int | None = None,
+        transform: Transform | None = None,
+    ) -> None:
         """`momentum` > 0 accumulates L1-normalised gradients (MI-FGSM, Dong et al. 2018: `momentum=1.0,
         random_start=false`), which transfer better from a substitute. `eot_samples`: EOT over `transform`."""
         super().__init__(model, target, seed, eot_samples, transform)

@@ -42,12 +42,28 @@ class SubstituteAttack(Attack):
     name = "substitute"
     stat_names = ("queries",)
 
-    def __init__(self, model: nn.Module, substitute: dict[str, Any] | nn.Module, eps: float = 8 / 255,
-                 craft: str = "fgsm", craft_settings: dict[str, Any] | None = None, seed_size: int = 150,
-                 rounds: int = 6, lam: float = 0.1, lam_period: int | None = None, reservoir: int | None = None,
-                 reservoir_after: int = 3, epochs: int = 10, lr: float = 1e-3, batch_size: int = 128,
-                 augment: bool = False, budget: int | None = None, fit_on: str = "val", probe_size: int = 0,
-                 seed: int = 0) -> None:
+    def __init__(
+        self,
+        model: nn.Module,
+        substitute: dict[str, Any] | nn.Module,
+        eps: float = 8 / 255,
+        craft: str = "fgsm",
+        craft_settings: dict[str, Any] | None = None,
+        seed_size: int = 150,
+        rounds: int = 6,
+        lam: float = 0.1,
+        lam_period: int | None = None,
+        reservoir: int | None = None,
+        reservoir_after: int = 3,
+        epochs: int = 10,
+        lr: float = 1e-3,
+        batch_size: int = 128,
+        augment: bool = False,
+        budget: int | None = None,
+        fit_on: str = "val",
+        probe_size: int = 0,
+        seed: int = 0,
+    ) -> None:
         from reprog.attacks import build_attack  # the registry imports this file
 
         if fit_on not in ("train", "val"):
@@ -55,8 +71,10 @@ class SubstituteAttack(Attack):
         self.lam_period, self.reservoir, self.reservoir_after = lam_period, reservoir, reservoir_after
         needed = self.queries_needed(seed_size, rounds)
         if budget is not None and budget < needed:
-            raise UserError(f"substitute budget={budget} is too small: seed_size={seed_size} and rounds={rounds} take "
-                            f"{needed} label queries; raise the budget, lower rounds, or set reservoir")
+            raise UserError(
+                f"substitute budget={budget} is too small: seed_size={seed_size} and rounds={rounds} take "
+                f"{needed} label queries; raise the budget, lower rounds, or set reservoir"
+            )
 
         self.oracle, self.referee = LabelOracle(model, budget), LabelOracle(model)
         net = build_model(**substitute) if isinstance(substitute, dict) else substitute
@@ -79,7 +97,7 @@ class SubstituteAttack(Attack):
     def fit(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> "SubstituteAttack":
         """Train the substitute from seed `images` (N, C, H, W) in [0, 1], asking the oracle for their labels
         (`labels` are not used: the attacker has none); the last `probe_size` images only draw the curve."""
-        x, probe = images.detach()[: self.seed_size].clone(), images.detach()[self.seed_size: self.fit_size].clone()
+        x, probe = images.detach()[: self.seed_size].clone(), images.detach()[self.seed_size : self.fit_size].clone()
         y, probe_y = self.oracle(x), self.referee(probe)
         with torch.inference_mode(False), torch.enable_grad():
             x, y = x.clone(), y.clone()
@@ -97,8 +115,12 @@ class SubstituteAttack(Attack):
                 with torch.no_grad():
                     self.substitute.eval()
                     fresh = (self.substitute(x_new).argmax(1) == y_new).float().mean().item()
-                log.info("substitute round %d: %d oracle queries, agreement on the fresh points %.2f%%",
-                         round_ + 1, self.queries, 100 * fresh)
+                log.info(
+                    "substitute round %d: %d oracle queries, agreement on the fresh points %.2f%%",
+                    round_ + 1,
+                    self.queries,
+                    100 * fresh,
+                )
                 x, y = torch.cat([x, x_new]), torch.cat([y, y_new])
         self.substitute.eval()
         self.training_set_size = len(x)
@@ -111,10 +133,16 @@ class SubstituteAttack(Attack):
         with torch.no_grad():
             agreement = (self.substitute(probe).argmax(1) == probe_y).float().mean().item()
         transfer = (self.referee(self.attack(probe, probe_y)) != probe_y).float().mean().item()
-        self.curve.append({"queries": self.queries, "training_points": points, "agreement": agreement,
-                           "transfer": transfer})
-        log.info("substitute after %d queries: agreement %.2f%%, transfer %.2f%% on %d probe images",
-                 self.queries, 100 * agreement, 100 * transfer, len(probe))
+        self.curve.append(
+            {"queries": self.queries, "training_points": points, "agreement": agreement, "transfer": transfer}
+        )
+        log.info(
+            "substitute after %d queries: agreement %.2f%%, transfer %.2f%% on %d probe images",
+            self.queries,
+            100 * agreement,
+            100 * transfer,
+            len(probe),
+        )
 
     def parents(self, size: int, round_: int) -> torch.Tensor:
         """The points this round augments: all of them, or `reservoir` drawn at random once it applies."""

@@ -7,8 +7,9 @@ from reprog.errors import UserError
 TARGETS = ("random", "least_likely")
 
 
-def pick_targets(target: int | str, logits: torch.Tensor, labels: torch.Tensor,
-                 generator: torch.Generator | None = None) -> torch.Tensor:
+def pick_targets(
+    target: int | str, logits: torch.Tensor, labels: torch.Tensor, generator: torch.Generator | None = None
+) -> torch.Tensor:
     """Target classes (N,) for `target` = a class index, "random" (never the true class) or "least_likely"."""
     if isinstance(target, int):
         return torch.full_like(labels, target)

@@ -36,8 +36,10 @@ class ZerothOrder:
         if not mu > 0:
             raise UserError(f"oracle.mu={mu}: expected a number > 0 (the finite-difference step)")
         if grid is not None and not (isinstance(grid, int) and grid >= 1):
-            raise UserError(f"oracle.grid={grid}: expected an integer >= 1 (the side directions are drawn at), "
-                            "or null for full-resolution directions")
+            raise UserError(
+                f"oracle.grid={grid}: expected an integer >= 1 (the side directions are drawn at), "
+                "or null for full-resolution directions"
+            )
         self.q, self.mu, self.grid = q, mu, grid
         self.generator = torch.Generator().manual_seed(seed)
 
@@ -65,12 +67,14 @@ class ZerothOrder:
             at = lambda shift: answer(dict(zip(names, shift)))  # noqa: E731
             answers = at(values)
             directions = [self.sample(v) for v in values]
-            derivatives = torch.stack([self.derivative(at, values, [d[j] for d in directions], answers)
-                                       for j in range(self.q)])
+            derivatives = torch.stack(
+                [self.derivative(at, values, [d[j] for d in directions], answers) for j in range(self.q)]
+            )
         return _Estimate.apply(answers, derivatives, directions, *params.values())
 
-    def derivative(self, at: Callable, values: list[torch.Tensor], u: list[torch.Tensor],
-                   answers: torch.Tensor) -> torch.Tensor:
+    def derivative(
+        self, at: Callable, values: list[torch.Tensor], u: list[torch.Tensor], answers: torch.Tensor
+    ) -> torch.Tensor:
         raise NotImplementedError
 
 
@@ -91,8 +95,9 @@ class RandomDirections(ZerothOrder):
 class SPSA(ZerothOrder):
     name = "spsa"
 
-    def __init__(self, q: int = 10, mu: float = 0.01, correction: float = 0.9, seed: int = 0,
-                 grid: int | None = None) -> None:
+    def __init__(
+        self, q: int = 10, mu: float = 0.01, correction: float = 0.9, seed: int = 0, grid: int | None = None
+    ) -> None:
         super().__init__(q, mu, seed, grid)
         if not 0 <= correction < 1:
             raise UserError(f"oracle.correction={correction}: expected a number in [0, 1) (SPSA-GC's look-ahead)")

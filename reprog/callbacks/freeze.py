@@ -19,8 +19,10 @@ class FreezeAfter(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._params = [getattr(m, self.parameter) for m in pl_module.modules() if type(m).__name__ == self.module_type]
         if not self._params:
-            raise UserError(f"FreezeAfter: the model has no {self.module_type} module; drop that callback "
-                            "(e.g. ~callbacks.freeze_whitening_bias) or pick a model that has one")
+            raise UserError(
+                f"FreezeAfter: the model has no {self.module_type} module; drop that callback "
+                "(e.g. ~callbacks.freeze_whitening_bias) or pick a model that has one"
+            )
 
     def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer) -> None:
         if trainer.current_epoch >= self.epochs:

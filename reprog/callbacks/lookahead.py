@@ -22,8 +22,9 @@ class Lookahead(pl.Callback):
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # float parameters and buffers (BatchNorm statistics), sharing storage with the module: looked up once
         self._weights = {k: v for k, v in pl_module.state_dict().items() if v.is_floating_point()}
-        self.average = {k: self.average[k].to(v) if k in self.average else v.detach().clone()
-                        for k, v in self._weights.items()}  # a restored average (a resumed run) keeps its values
+        self.average = {
+            k: self.average[k].to(v) if k in self.average else v.detach().clone() for k, v in self._weights.items()
+        }  # a restored average (a resumed run) keeps its values
         self._last_step = trainer.global_step
 
     @torch.no_grad()
@@ -33,8 +34,9 @@ class Lookahead(pl.Callback):
             average.lerp_(weight, 1 - decay)
             weight.copy_(average)
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         step, total = trainer.global_step, trainer.estimated_stepping_batches
         if step == self._last_step:  # gradient accumulation: no optimizer step on this batch
             return

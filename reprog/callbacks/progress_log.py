@@ -42,8 +42,9 @@ class ProgressLog(pl.Callback):
         self._last = self._epoch_start = time.monotonic()
         self._images = 0
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any,
-                           batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
         self._images += len(batch[0])
         if self.active and trainer.is_global_zero and time.monotonic() - self._last >= self.every_s:
             self.report(trainer, batch_idx + 1)
@@ -57,8 +58,11 @@ class ProgressLog(pl.Callback):
         self._last, elapsed = now, now - self._epoch_start
         total = trainer.num_training_batches
         epochs = "?" if trainer.max_epochs in (None, -1) else trainer.max_epochs
-        parts = [f"epoch {trainer.current_epoch + 1}/{epochs}", f"step {batches}/{total}" if total != float("inf")
-                 else f"step {batches}", f"global step {trainer.global_step}"]
+        parts = [
+            f"epoch {trainer.current_epoch + 1}/{epochs}",
+            f"step {batches}/{total}" if total != float("inf") else f"step {batches}",
+            f"global step {trainer.global_step}",
+        ]
         metrics = trainer.callback_metrics
         loss = next((metrics[name] for name in ("train/loss_step", "train/loss") if name in metrics), None)
         if loss is not None:

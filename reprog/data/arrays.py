@@ -33,15 +33,21 @@ def load_arrays(path: str | Path) -> tuple[torch.Tensor, torch.Tensor]:
     except UserError:
         raise
     except Exception as e:  # any parse failure (zip, zlib, npy header, CRC; MemoryError for absurd shapes): corrupt
-        raise UserError(f"corrupt array data set {path} ({brief(e)}); "
-                        f"re-create it with {FORMAT} or copy it again") from e
+        raise UserError(
+            f"corrupt array data set {path} ({brief(e)}); re-create it with {FORMAT} or copy it again"
+        ) from e
     if x.dtype != np.uint8 or x.ndim != 4:
-        raise UserError(f"{path}: x is {x.dtype} with shape {x.shape}, expected uint8 (N, H, W, C); "
-                        f"write it with {FORMAT}")
+        raise UserError(
+            f"{path}: x is {x.dtype} with shape {x.shape}, expected uint8 (N, H, W, C); write it with {FORMAT}"
+        )
     if x.shape[1] in (1, 3, 4) and x.shape[3] not in (1, 3, 4):
-        raise UserError(f"{path}: x has shape {x.shape}, which looks channel-first (N, C, H, W), but the format is "
-                        f"(N, H, W, C); save it again with x.transpose(0, 2, 3, 1)")
+        raise UserError(
+            f"{path}: x has shape {x.shape}, which looks channel-first (N, C, H, W), but the format is "
+            f"(N, H, W, C); save it again with x.transpose(0, 2, 3, 1)"
+        )
     if not np.issubdtype(y.dtype, np.integer) or y.shape != (len(x),):
-        raise UserError(f"{path}: y is {y.dtype} with shape {y.shape}, expected integer labels of shape ({len(x)},); "
-                        f"write it with {FORMAT}")
+        raise UserError(
+            f"{path}: y is {y.dtype} with shape {y.shape}, expected integer labels of shape ({len(x)},); "
+            f"write it with {FORMAT}"
+        )
     return torch.from_numpy(x).permute(0, 3, 1, 2).contiguous(), torch.from_numpy(y.astype(np.int64))

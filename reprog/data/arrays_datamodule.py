@@ -45,8 +45,10 @@ class ArraysDataModule(pl.LightningDataModule):
         if flip not in (True, False, "alternate"):
             raise UserError(f"data.flip={flip!r}: choose true (random), false or alternate")
         if flip == "alternate" and not device_resident:
-            raise UserError("data.flip=alternate is done by the device-resident path; set data.device_resident=true "
-                            "or data.flip=true")
+            raise UserError(
+                "data.flip=alternate is done by the device-resident path; set data.device_resident=true "
+                "or data.flip=true"
+            )
         self.train_file, self.test_file = train_file, test_file
         self.num_classes, self.mean, self.std = num_classes, list(mean), list(std)
         self.val_size, self.split_seed = val_size, split_seed
@@ -74,9 +76,15 @@ class ArraysDataModule(pl.LightningDataModule):
         and labels in 0..num_classes-1."""
         images_from, labels_from = self.split_files(train)
         channels, found = len(self.mean), x.shape[1] if x.ndim > 1 else 0  # found is used only when ndim is 4
-        check_split(x, y, channels=channels, num_classes=self.num_classes, images_from=images_from,
-                    labels_from=labels_from, channel_fix=f"give images with {channels} channels, or set data.mean "
-                                                         f"and data.std to {found} values each")
+        check_split(
+            x,
+            y,
+            channels=channels,
+            num_classes=self.num_classes,
+            images_from=images_from,
+            labels_from=labels_from,
+            channel_fix=f"give images with {channels} channels, or set data.mean and data.std to {found} values each",
+        )
 
     def setup(self, stage: str | None = None) -> None:
         """Load and check the splits `stage` needs, once; touches no Trainer, so it can run before one exists."""
@@ -101,9 +109,11 @@ class ArraysDataModule(pl.LightningDataModule):
         (train, _), (test, _) = self.train_set.tensors, self.test_set.tensors
         if train.shape[1:] != test.shape[1:]:
             shape = lambda x: "x".join(map(str, x.shape[1:]))  # noqa: E731
-            raise UserError(f"the test images ({self.split_files(False)[0]}) are {shape(test)} but the training "
-                            f"images ({self.split_files(True)[0]}) are {shape(train)}; give every split images of "
-                            "one shape")
+            raise UserError(
+                f"the test images ({self.split_files(False)[0]}) are {shape(test)} but the training "
+                f"images ({self.split_files(True)[0]}) are {shape(train)}; give every split images of "
+                "one shape"
+            )
 
     def train_batches(self) -> int:
         """Optimizer steps in one epoch on one process (the last partial batch is dropped)."""
@@ -121,11 +131,20 @@ class ArraysDataModule(pl.LightningDataModule):
     def _loader(self, dataset: TensorDataset, batch_size: int, train: bool) -> DataLoader | DeviceBatches:
         shuffle = train
         if not self.device_resident:
-            return DataLoader(dataset, batch_size, shuffle=shuffle, drop_last=shuffle, num_workers=self.num_workers,
-                              persistent_workers=self.num_workers > 0)
+            return DataLoader(
+                dataset,
+                batch_size,
+                shuffle=shuffle,
+                drop_last=shuffle,
+                num_workers=self.num_workers,
+                persistent_workers=self.num_workers > 0,
+            )
         trainer = self.trainer  # None in a notebook: the CPU, one process
-        device, rank, world, epoch = ((trainer.strategy.root_device, trainer.global_rank, trainer.world_size,
-                                       trainer.current_epoch) if trainer else (torch.device("cpu"), 0, 1, 0))
+        device, rank, world, epoch = (
+            (trainer.strategy.root_device, trainer.global_rank, trainer.world_size, trainer.current_epoch)
+            if trainer
+            else (torch.device("cpu"), 0, 1, 0)
+        )
         key = (id(dataset), device)
         if key not in self._resident:  # one copy per split and device, made once
             self._resident[key] = tuple(t.to(device) for t in dataset.tensors)
@@ -134,9 +153,17 @@ class ArraysDataModule(pl.LightningDataModule):
         seed = torch.initial_seed() % 2**62
         if trainer and shuffle:  # rank 0's seed on every rank: the same permutations, so the shards stay disjoint
             seed = trainer.strategy.broadcast(seed)
-        return DeviceBatches(*self._resident[key], batch_size, shuffle=shuffle, drop_last=shuffle, rank=rank,
-                             world_size=world, seed=seed, epoch=epoch,
-                             alternate_flip=train and self.augment and self.flip == "alternate")
+        return DeviceBatches(
+            *self._resident[key],
+            batch_size,
+            shuffle=shuffle,
+            drop_last=shuffle,
+            rank=rank,
+            world_size=world,
+            seed=seed,
+            epoch=epoch,
+            alternate_flip=train and self.augment and self.flip == "alternate",
+        )
 
     def preprocess(self, batch: tuple[torch.Tensor, torch.Tensor], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 batch -> [0, 1] floats, augmented when training. Usable without a Trainer."""

@@ -7,8 +7,9 @@ import torch
 import torch.nn.functional as F
 
 
-def random_crop_flip(x: torch.Tensor, padding: int = 4, flip: bool = True,
-                     padding_mode: str = "constant") -> torch.Tensor:
+def random_crop_flip(
+    x: torch.Tensor, padding: int = 4, flip: bool = True, padding_mode: str = "constant"
+) -> torch.Tensor:
     """Random `padding`-pixel translation (a padded random crop; `F.pad` mode: zero fill or `reflect`), then a
     random horizontal flip."""
     n, c, h, w = x.shape

@@ -44,20 +44,29 @@ class CIFAR10DataModule(ArraysDataModule):
     def prepare_data(self) -> None:
         if self.has_npz or self.has_pickles:
             return
-        where = (f"{self.npz_dir}/{{train,test}}.npz (array format) or "
-                 f"{self.data_dir / CIFAR10.base_folder}/ (torchvision format)")
+        where = (
+            f"{self.npz_dir}/{{train,test}}.npz (array format) or "
+            f"{self.data_dir / CIFAR10.base_folder}/ (torchvision format)"
+        )
         if not self.download:
-            raise UserError(f"no CIFAR-10 found: expected {where}; set data.download=true to fetch it, "
-                            "or point paths.data_dir (env REPROG_DATA_DIR) at a copy")
+            raise UserError(
+                f"no CIFAR-10 found: expected {where}; set data.download=true to fetch it, "
+                "or point paths.data_dir (env REPROG_DATA_DIR) at a copy"
+            )
         try:
             CIFAR10(self.data_dir, train=True, download=True)
         except Exception as e:
-            raise UserError(f"could not download CIFAR-10 into {self.data_dir} ({brief(e)}); "
-                            f"put a copy at {where}, or point paths.data_dir (env REPROG_DATA_DIR) at one") from e
+            raise UserError(
+                f"could not download CIFAR-10 into {self.data_dir} ({brief(e)}); "
+                f"put a copy at {where}, or point paths.data_dir (env REPROG_DATA_DIR) at one"
+            ) from e
 
     def split_files(self, train: bool) -> tuple[str, str]:
-        where = (self.npz_dir / ("train.npz" if train else "test.npz") if self.has_npz
-                 else self.data_dir / CIFAR10.base_folder)
+        where = (
+            self.npz_dir / ("train.npz" if train else "test.npz")
+            if self.has_npz
+            else self.data_dir / CIFAR10.base_folder
+        )
         return (str(where),) * 2
 
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -67,6 +76,8 @@ class CIFAR10DataModule(ArraysDataModule):
         try:
             ds = CIFAR10(self.data_dir, train=train, download=False)
         except RuntimeError as e:
-            raise UserError(f"CIFAR-10 at {self.data_dir / CIFAR10.base_folder} is incomplete or corrupt ({brief(e)}); "
-                            "delete it and set data.download=true") from e
+            raise UserError(
+                f"CIFAR-10 at {self.data_dir / CIFAR10.base_folder} is incomplete or corrupt ({brief(e)}); "
+                "delete it and set data.download=true"
+            ) from e
         return torch.from_numpy(ds.data).permute(0, 3, 1, 2).contiguous(), torch.tensor(ds.targets)

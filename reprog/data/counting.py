@@ -20,8 +20,9 @@ def counting_squares(n: int, grid: int = 7, square: int = 4, seed: int = 0) -> t
 
 
 class CountingDataModule(PlacedImagesDataModule):
-    def __init__(self, train_size: int = 60000, test_size: int = 10000, grid: int = 7, square: int = 4,
-                 seed: int = 0, **kwargs) -> None:
+    def __init__(
+        self, train_size: int = 60000, test_size: int = 10000, grid: int = 7, square: int = 4, seed: int = 0, **kwargs
+    ) -> None:
         kwargs.setdefault("digit_size", grid * square)
         super().__init__(**kwargs)
         self.train_size, self.test_size, self.grid, self.square, self.seed = train_size, test_size, grid, square, seed

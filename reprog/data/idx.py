@@ -30,6 +30,7 @@ def idx_shape(path: Path, ndim: int) -> tuple[int, ...]:
         raise IdxError(f"its magic number is {head[:4].hex()}, not {magic.hex()} (IDX of uint8 with {ndim} dims)")
     dims = tuple(int.from_bytes(head[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     if size != header + math.prod(dims):
-        raise IdxError(f"{size} bytes, but its header ({' x '.join(map(str, dims))} values) needs "
-                       f"{header + math.prod(dims)}")
+        raise IdxError(
+            f"{size} bytes, but its header ({' x '.join(map(str, dims))} values) needs {header + math.prod(dims)}"
+        )
     return dims

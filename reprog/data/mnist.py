@@ -84,44 +84,56 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
                 return self.cache_dir
             path, what = problem
             if not has_gz:
-                raise UserError(f"corrupt {path} in the cache: {what}; delete the cache folder "
-                                f"{self.cache_dir / self.name} and run again")
-            log.warning("corrupt %s in the cache (%s); extracting it again from %s", path, what,
-                        self.raw(self.data_dir))
+                raise UserError(
+                    f"corrupt {path} in the cache: {what}; delete the cache folder "
+                    f"{self.cache_dir / self.name} and run again"
+                )
+            log.warning(
+                "corrupt %s in the cache (%s); extracting it again from %s", path, what, self.raw(self.data_dir)
+            )
             try:
                 for name, _ in self.dataset_class.resources:
                     (self.raw(self.cache_dir) / Path(name).stem).unlink(missing_ok=True)
             except OSError as e:
-                raise UserError(f"cannot clear the corrupt cache {self.raw(self.cache_dir)} ({brief(e)}); "
-                                f"delete the cache folder {self.cache_dir / self.name} and run again") from e
+                raise UserError(
+                    f"cannot clear the corrupt cache {self.raw(self.cache_dir)} ({brief(e)}); "
+                    f"delete the cache folder {self.cache_dir / self.name} and run again"
+                ) from e
         if has_gz:
             self._extract()
             self._origin = (self.raw(self.data_dir), ".gz")
             return self.cache_dir
         if self.download:
             return self._fetch()
-        raise UserError(f"no {self.name} found: expected {self.raw(self.data_dir)}/"
-                        "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; set data.download=true to fetch it, "
-                        "or point paths.data_dir (env REPROG_DATA_DIR) at a copy")
+        raise UserError(
+            f"no {self.name} found: expected {self.raw(self.data_dir)}/"
+            "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; set data.download=true to fetch it, "
+            "or point paths.data_dir (env REPROG_DATA_DIR) at a copy"
+        )
 
     def _extract(self) -> None:
         """Check the `.gz` originals' md5 and decompress them into the cache, each file replaced whole."""
         src, dst = self.raw(self.data_dir), self.raw(self.cache_dir)
         for name, md5 in self.dataset_class.resources:
             if not check_integrity(src / name, md5):
-                raise UserError(f"corrupt {src / name}: its md5 is {calculate_md5(src / name)}, but the original's "
-                                f"is {md5}; replace it with the original {name}")
+                raise UserError(
+                    f"corrupt {src / name}: its md5 is {calculate_md5(src / name)}, but the original's "
+                    f"is {md5}; replace it with the original {name}"
+                )
         try:
             dst.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise UserError(f"cannot write the cache {dst} ({brief(e)}); "
-                            "set paths.cache_dir (env REPROG_CACHE_DIR) to a writable folder") from e
+            raise UserError(
+                f"cannot write the cache {dst} ({brief(e)}); "
+                "set paths.cache_dir (env REPROG_CACHE_DIR) to a writable folder"
+            ) from e
         for name, _ in self.dataset_class.resources:
             gunzip(src / name, dst / Path(name).stem)
         if problem := idx_problem(dst):
             path, what = problem
-            raise UserError(f"corrupt {src / (path.name + '.gz')}: once decompressed, {what}; "
-                            "replace it with the original")
+            raise UserError(
+                f"corrupt {src / (path.name + '.gz')}: once decompressed, {what}; replace it with the original"
+            )
 
     def _fetch(self) -> Path:
         """Download into the cache with torchvision (which checks the md5s), then check what it extracted; data_dir
@@ -129,8 +141,10 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
         try:
             self.dataset_class(self.cache_dir, train=True, download=True)
         except Exception as e:
-            raise UserError(f"could not download {self.name} into {self.raw(self.cache_dir)} ({brief(e)}); "
-                            f"put the four original .gz files in {self.raw(self.data_dir)}, or check the network") from e
+            raise UserError(
+                f"could not download {self.name} into {self.raw(self.cache_dir)} ({brief(e)}); "
+                f"put the four original .gz files in {self.raw(self.data_dir)}, or check the network"
+            ) from e
         if problem := idx_problem(self.raw(self.cache_dir)):
             path, what = problem
             raise UserError(f"corrupt {path} after downloading it: {what}; delete it and run again")
@@ -151,8 +165,10 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
         try:
             ds = self.dataset_class(root, train=train, download=False)
         except Exception as e:  # the files were checked; this is left for the unforeseen (e.g. a legacy processed/)
-            raise UserError(f"could not read {self.name} under {self.raw(root)} ({brief(e)}); "
-                            "copy the four original files there again") from e
+            raise UserError(
+                f"could not read {self.name} under {self.raw(root)} ({brief(e)}); "
+                "copy the four original files there again"
+            ) from e
         return ds.data.unsqueeze(1), ds.targets.long()
 
 
@@ -169,8 +185,10 @@ def gunzip(gz: Path, out: Path) -> None:
     try:
         write_file(out, data)
     except OSError as e:
-        raise UserError(f"cannot write the cache {out.parent} ({brief(e)}); "
-                        "set paths.cache_dir (env REPROG_CACHE_DIR) to a writable folder") from e
+        raise UserError(
+            f"cannot write the cache {out.parent} ({brief(e)}); "
+            "set paths.cache_dir (env REPROG_CACHE_DIR) to a writable folder"
+        ) from e
 
 
 class PaddedFashionMNISTDataModule(PaddedMNISTDataModule):

@@ -14,7 +14,6 @@ from reprog.data.arrays_datamodule import ArraysDataModule
 from reprog.data.split_check import check_split
 from reprog.placement import Placement
 
-
 RESIZE = "bilinear_antialias"  # how target images reach the placement's size; recorded in every program
 
 
@@ -35,8 +34,16 @@ def to_canvas(images: torch.Tensor, placement: Placement, channels: int = 3) -> 
 class PlacedImagesDataModule(ArraysDataModule):
     """Target images from `raw_split`: uint8 (N, C, H, W), C = 1 (grey) or the victim's `channels` (colour)."""
 
-    def __init__(self, digit_size: int | None = 28, position: list[int] | str | None = None, canvas_size: int = 32,
-                 channels: int = 3, num_classes: int = 10, val_size: int = 5000, **kwargs) -> None:
+    def __init__(
+        self,
+        digit_size: int | None = 28,
+        position: list[int] | str | None = None,
+        canvas_size: int = 32,
+        channels: int = 3,
+        num_classes: int = 10,
+        val_size: int = 5000,
+        **kwargs,
+    ) -> None:
         super().__init__(num_classes=num_classes, val_size=val_size, augment=False, **kwargs)
         self.placement = None if digit_size is None else Placement.make(canvas_size, digit_size, position)
         self.channels = channels
@@ -49,9 +56,15 @@ class PlacedImagesDataModule(ArraysDataModule):
         """As for any split, with grey (1 channel) or colour (the victim's `channels`) images."""
         images_from, labels_from = self.split_files(train)
         grey_or_colour = 1 if x.ndim == 4 and x.shape[1] == 1 else self.channels
-        check_split(x, y, channels=grey_or_colour, num_classes=self.num_classes, images_from=images_from,
-                    labels_from=labels_from, channel_fix=f"target images must be grey (1 channel) or have the "
-                                                         f"victim's {self.channels} (data.channels)")
+        check_split(
+            x,
+            y,
+            channels=grey_or_colour,
+            num_classes=self.num_classes,
+            images_from=images_from,
+            labels_from=labels_from,
+            channel_fix=f"target images must be grey (1 channel) or have the victim's {self.channels} (data.channels)",
+        )
 
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.raw_split(train)

@@ -40,7 +40,7 @@ class StatefulDetector:
         scores = nearest.mean(1)  # inf where fewer than k queries came before
         if nearest.shape[1] < self.k:
             scores.fill_(float("inf"))
-        self.memory = memory[-self.history:]
+        self.memory = memory[-self.history :]
         return scores
 
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
@@ -65,5 +65,9 @@ class StatefulDetector:
         return self.threshold
 
     def stats(self) -> dict[str, float | int | None]:
-        return {"queries": self.seen, "flagged": self.flagged,
-                "flag_rate": self.flagged / self.seen if self.seen else 0.0, "first_flag": self.first_flag}
+        return {
+            "queries": self.seen,
+            "flagged": self.flagged,
+            "flag_rate": self.flagged / self.seen if self.seen else 0.0,
+            "first_flag": self.first_flag,
+        }

@@ -11,7 +11,9 @@ from reprog.label_mapping.linear import Linear
 from reprog.label_mapping.many_to_one import ManyToOne
 from reprog.label_mapping.random_map import Random
 
-MAPS: dict[str, type[LabelMap]] = {m.kind: m for m in (FirstK, Random, ManyToOne, Frequency, Iterative, Bayesian, Linear)}
+MAPS: dict[str, type[LabelMap]] = {
+    m.kind: m for m in (FirstK, Random, ManyToOne, Frequency, Iterative, Bayesian, Linear)
+}
 
 
 def build_label_map(kind: str, num_source: int, num_targets: int, **settings: Any) -> LabelMap:
@@ -24,5 +26,16 @@ def build_label_map(kind: str, num_source: int, num_targets: int, **settings: An
         raise UserError(f"mapping.kind={kind} does not take these settings: {settings} ({e})") from e
 
 
-__all__ = ["LabelMap", "IndexMap", "FirstK", "Random", "ManyToOne", "Frequency", "Iterative", "Bayesian", "Linear",
-           "MAPS", "build_label_map"]
+__all__ = [
+    "LabelMap",
+    "IndexMap",
+    "FirstK",
+    "Random",
+    "ManyToOne",
+    "Frequency",
+    "Iterative",
+    "Bayesian",
+    "Linear",
+    "MAPS",
+    "build_label_map",
+]

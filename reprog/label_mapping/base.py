@@ -79,5 +79,7 @@ def check_room(num_source: int, needed: int, k: int = 1) -> None:
     """Refuse a one-to-one (or k-to-one) map that would need more victim classes than there are."""
     if needed > num_source:
         fits = f"mapping.k <= {num_source // (needed // k)}, " if k > 1 else ""
-        raise UserError(f"the label map needs {needed} victim classes but the victim has {num_source}; what fits: "
-                        f"{fits}mapping=linear or mapping=blm (any number of classes), or a victim with more classes")
+        raise UserError(
+            f"the label map needs {needed} victim classes but the victim has {num_source}; what fits: "
+            f"{fits}mapping=linear or mapping=blm (any number of classes), or a victim with more classes"
+        )

@@ -67,8 +67,15 @@ def batchnorm(channels: int) -> nn.BatchNorm2d:
 
 class ConvGroup(nn.Sequential):
     def __init__(self, c_in: int, c_out: int) -> None:
-        super().__init__(conv3x3(c_in, c_out), nn.MaxPool2d(2), batchnorm(c_out), nn.GELU(),
-                         conv3x3(c_out, c_out), batchnorm(c_out), nn.GELU())
+        super().__init__(
+            conv3x3(c_in, c_out),
+            nn.MaxPool2d(2),
+            batchnorm(c_out),
+            nn.GELU(),
+            conv3x3(c_out, c_out),
+            batchnorm(c_out),
+            nn.GELU(),
+        )
 
 
 class Scale(nn.Module):
@@ -80,8 +87,9 @@ class Scale(nn.Module):
         return x * self.factor
 
 
-def airbench(num_classes: int = 10, widths: tuple[int, int, int] = (64, 256, 256),
-             whiten_eps: float = 5e-4) -> nn.Sequential:
+def airbench(
+    num_classes: int = 10, widths: tuple[int, int, int] = (64, 256, 256), whiten_eps: float = 5e-4
+) -> nn.Sequential:
     """32x32 inputs: 31 after the stem, then 15, 7, 3 after each group, 1 after the last pool.
 
     `whiten_eps` is added to the patch variances before whitening. airbench's 5e-4 lifts the faintest
@@ -89,7 +97,13 @@ def airbench(num_classes: int = 10, widths: tuple[int, int, int] = (64, 256, 256
     adversarial training raises it (see `conf/experiment/victim_airbench_adv.yaml`)."""
     stem = Whitening(3, kernel_size=2, eps=whiten_eps)
     return nn.Sequential(
-        stem, nn.GELU(),
-        ConvGroup(stem.out_channels, widths[0]), ConvGroup(widths[0], widths[1]), ConvGroup(widths[1], widths[2]),
-        nn.MaxPool2d(3), nn.Flatten(), nn.Linear(widths[2], num_classes, bias=False), Scale(1 / 9),
+        stem,
+        nn.GELU(),
+        ConvGroup(stem.out_channels, widths[0]),
+        ConvGroup(widths[0], widths[1]),
+        ConvGroup(widths[1], widths[2]),
+        nn.MaxPool2d(3),
+        nn.Flatten(),
+        nn.Linear(widths[2], num_classes, bias=False),
+        Scale(1 / 9),
     )

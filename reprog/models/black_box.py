@@ -11,7 +11,6 @@ The answers reach the label map as log-probabilities (a score oracle; softmax gi
 probabilities) or one-hot labels (a label oracle, where only a flip of the top label carries signal).
 """
 
-
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -26,9 +25,20 @@ FLOOR = 1e-6  # log of a probability the oracle rounds or leaves out (top-k) to 
 
 
 class BlackBoxVictim(nn.Module):
-    def __init__(self, victim: FrozenVictim, kind: str = "score", budget: int | None = None,
-                 top_k: int | None = None, decimals: int | None = None, estimator: str = "random", q: int = 10,
-                 mu: float = 0.01, correction: float = 0.9, grid: int | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        victim: FrozenVictim,
+        kind: str = "score",
+        budget: int | None = None,
+        top_k: int | None = None,
+        decimals: int | None = None,
+        estimator: str = "random",
+        q: int = 10,
+        mu: float = 0.01,
+        correction: float = 0.9,
+        grid: int | None = None,
+        seed: int = 0,
+    ) -> None:
         super().__init__()
         if kind not in ORACLES:
             raise UserError(f"unknown oracle.kind {kind!r}; choose one of {sorted(ORACLES)}")
@@ -36,8 +46,10 @@ class BlackBoxVictim(nn.Module):
             raise UserError(f"unknown oracle.estimator {estimator!r}; choose one of {sorted(ESTIMATORS)}")
         answers = {"top_k": top_k, "decimals": decimals} if kind == "score" else {}
         if kind == "label" and (top_k is not None or decimals is not None):
-            raise UserError("oracle.top_k and oracle.decimals shape a score oracle's answers; a label oracle "
-                            "returns the top label only: drop them or set oracle=score")
+            raise UserError(
+                "oracle.top_k and oracle.decimals shape a score oracle's answers; a label oracle "
+                "returns the top label only: drop them or set oracle=score"
+            )
         self.kind, self.spec, self.sha256 = kind, victim.spec, victim.sha256
         self.oracle = ORACLES[kind](victim, budget, **answers)
         self.referee = ORACLES[kind](victim, **answers)
@@ -88,5 +100,7 @@ class BlackBoxVictim(nn.Module):
         return self
 
     def extra_repr(self) -> str:
-        return (f"{self.oracle!r}, estimator={self.estimator.name}, q={self.estimator.q}, "
-                f"mu={self.estimator.mu}, grid={self.estimator.grid}")
+        return (
+            f"{self.oracle!r}, estimator={self.estimator.name}, q={self.estimator.q}, "
+            f"mu={self.estimator.mu}, grid={self.estimator.grid}"
+        )

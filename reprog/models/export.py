@@ -52,14 +52,18 @@ def load_victim(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
     except UserError:
         raise
     except Exception as e:
-        raise UserError(f"cannot read victim {path} ({brief(e)}); "
-                        f"expected a VictimModule .ckpt or a .safetensors export with its .json; {TRAIN_HINT}") from e
+        raise UserError(
+            f"cannot read victim {path} ({brief(e)}); "
+            f"expected a VictimModule .ckpt or a .safetensors export with its .json; {TRAIN_HINT}"
+        ) from e
     try:
         model = build_model(**{**spec, "weights": None})  # the file holds the weights: the spec's source is not read
         model.load_state_dict(state)
     except (TypeError, RuntimeError, ValueError) as e:
         raise UserError(f"victim {path} does not match its own model spec {spec} ({brief(e)})") from e
     if sha256 is not None and state_checksum(model) != sha256:
-        raise UserError(f"victim {path}: its weights do not match the sha256 recorded with them "
-                        f"({str(sha256)[:12]}…); the file was modified: copy it again or re-export it")
+        raise UserError(
+            f"victim {path}: its weights do not match the sha256 recorded with them "
+            f"({str(sha256)[:12]}…); the file was modified: copy it again or re-export it"
+        )
     return model, spec

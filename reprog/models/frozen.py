@@ -29,8 +29,9 @@ class FrozenVictim(nn.Module):
     queries: int | None = None  # white-box: nothing is counted (a BlackBoxVictim counts its oracle's queries)
     budget: int | None = None
 
-    def __init__(self, model: nn.Module, spec: dict[str, Any], channels_last: bool = True,
-                 compile: bool = False) -> None:
+    def __init__(
+        self, model: nn.Module, spec: dict[str, Any], channels_last: bool = True, compile: bool = False
+    ) -> None:
         super().__init__()
         self.model = model.eval().requires_grad_(False)
         self.spec = spec
@@ -69,8 +70,13 @@ class FrozenVictim(nn.Module):
         return self.compute(x)
 
 
-def check_canvas(victim: Callable[[torch.Tensor], torch.Tensor], spec: dict[str, Any], channels: int, canvas: int,
-                 device: torch.device | str = "cpu") -> None:
+def check_canvas(
+    victim: Callable[[torch.Tensor], torch.Tensor],
+    spec: dict[str, Any],
+    channels: int,
+    canvas: int,
+    device: torch.device | str = "cpu",
+) -> None:
     """Probe `victim` with one blank image rather than list what each architecture takes: any architecture with
     global pooling passes."""
     try:
@@ -81,11 +87,13 @@ def check_canvas(victim: Callable[[torch.Tensor], torch.Tensor], spec: dict[str,
             f"victim {spec.get('name') or spec.get('arch')} cannot take a {channels}x{canvas}x{canvas} "
             f"canvas ({str(e).splitlines()[0][:120]}); victims with global pooling (resnet20/56/18, torchvision "
             f"models, efficientnet_lite0) take any canvas, airbench only 32 px: set data.canvas_size to what it "
-            f"was trained on") from None
+            f"was trained on"
+        ) from None
 
 
 def fold_batchnorm(model: nn.Module) -> nn.Module:
-    """A copy of an eval-mode `model` with its BatchNorms folded into convolutions; `model` itself if it cannot be traced."""
+    """A copy of an eval-mode `model` with its BatchNorms folded into convolutions; `model` itself if it cannot be
+    traced."""
     try:
         folded = fuse(model.eval())  # conv -> norm
     except Exception:  # e.g. data-dependent control flow: compute with the model as it is
@@ -117,8 +125,14 @@ def fold_batchnorm_behind_max_pool(graph: fx.GraphModule) -> None:
     graph.recompile()
 
 
-def load_frozen_victim(ckpt_path: str | None, random_init: bool = False, model: dict[str, Any] | None = None,
-                       seed: int = 0, channels_last: bool = True, compile: bool = False) -> FrozenVictim:
+def load_frozen_victim(
+    ckpt_path: str | None,
+    random_init: bool = False,
+    model: dict[str, Any] | None = None,
+    seed: int = 0,
+    channels_last: bool = True,
+    compile: bool = False,
+) -> FrozenVictim:
     """A trained victim from a .ckpt / .safetensors, `model` built with its pretrained weights, or (the paper's
     control) `model` with random weights."""
     runtime = {"channels_last": channels_last, "compile": compile}
@@ -132,6 +146,8 @@ def load_frozen_victim(ckpt_path: str | None, random_init: bool = False, model: 
             torch.manual_seed(seed)
             return FrozenVictim(build_model(**model), model, **runtime)
     if not ckpt_path:
-        raise UserError("victim.ckpt_path is not set; train a victim with `python train.py experiment=victim_cifar10` "
-                        "and pass victim.ckpt_path=<run>/victim.safetensors (or a .ckpt)")
+        raise UserError(
+            "victim.ckpt_path is not set; train a victim with `python train.py experiment=victim_cifar10` "
+            "and pass victim.ckpt_path=<run>/victim.safetensors (or a .ckpt)"
+        )
     return FrozenVictim(*load_victim(ckpt_path), **runtime)

@@ -16,8 +16,10 @@ RUNTIME_KEYS = ("channels_last", "compile")
 
 def split_runtime(spec: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """(architecture spec, runtime options): only the former is saved with a victim."""
-    return ({k: v for k, v in spec.items() if k not in RUNTIME_KEYS},
-            {k: v for k, v in spec.items() if k in RUNTIME_KEYS})
+    return (
+        {k: v for k, v in spec.items() if k not in RUNTIME_KEYS},
+        {k: v for k, v in spec.items() if k in RUNTIME_KEYS},
+    )
 
 
 def apply_runtime(model: nn.Module, channels_last: bool = True, compile: bool = False) -> nn.Module:

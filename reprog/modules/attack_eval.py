@@ -42,9 +42,17 @@ TRANSFORMED = ("transformed_robust_acc", "transformed_success")
 
 
 class AttackEvalModule(pl.LightningModule):
-    def __init__(self, victim: dict[str, Any], attacks: dict[str, dict[str, Any]],
-                 eps_255: list[float] = (2, 4, 8), fit_size: int = 5000, figure_samples: int = 4,
-                 masking_gap: float = 0.05, transform: dict[str, Any] | None = None, eval_draws: int = 10) -> None:
+    def __init__(
+        self,
+        victim: dict[str, Any],
+        attacks: dict[str, dict[str, Any]],
+        eps_255: list[float] = (2, 4, 8),
+        fit_size: int = 5000,
+        figure_samples: int = 4,
+        masking_gap: float = 0.05,
+        transform: dict[str, Any] | None = None,
+        eval_draws: int = 10,
+    ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.victim = load_frozen_victim(**victim)
@@ -57,8 +65,9 @@ class AttackEvalModule(pl.LightningModule):
                 self.add_attack(name, dict(spec), eps_255)
         # attacks that learn hold models (a substitute): registered, so they follow the module to its device
         self.attack_models = nn.ModuleDict({k: a.model for k, a in self.runs.items() if a.model is not self.victim})
-        self.stats = nn.ModuleDict({k: nn.ModuleDict({s: MeanMetric() for s in self.stat_names(a)})
-                                    for k, a in self.runs.items()})
+        self.stats = nn.ModuleDict(
+            {k: nn.ModuleDict({s: MeanMetric() for s in self.stat_names(a)}) for k, a in self.runs.items()}
+        )
         self.clean_acc = MeanMetric()
         self.transformed_clean_acc = MeanMetric()
         self._figure: tuple[torch.Tensor, ...] | None = None
@@ -104,8 +113,13 @@ class AttackEvalModule(pl.LightningModule):
             if attack.fit_on not in loaders:
                 raise ValueError(f"attack {key} fits on {attack.fit_on!r}; an attack fits on 'train' or 'val'")
             attack.fit(*self.take(dm, loaders[attack.fit_on](), attack.fit_size))
-            log.info("attack %s fit on %d %s images %s", key, attack.fit_size, attack.fit_on,
-                     {k: float(v.mean()) for k, v in attack.stats().items()} if attack.stat_names else "")
+            log.info(
+                "attack %s fit on %d %s images %s",
+                key,
+                attack.fit_size,
+                attack.fit_on,
+                {k: float(v.mean()) for k, v in attack.stats().items()} if attack.stat_names else "",
+            )
             if self.trainer.is_global_zero:
                 if attack.curve:
                     self.write_curve(key, attack.curve)
@@ -216,22 +230,37 @@ class AttackEvalModule(pl.LightningModule):
     def masking(self) -> dict[str, float]:
         """PGD's robust accuracy minus AutoAttack's, per PGD run that has an AutoAttack run at the same norm and eps."""
         auto = {eps: self.results[f"{k}/robust_acc"] for k, (kind, eps) in self.kinds.items() if kind == "autoattack"}
-        return {k: self.results[f"{k}/robust_acc"] - auto[eps] for k, (kind, eps) in self.kinds.items()
-                if kind == "pgd" and eps in auto}
+        return {
+            k: self.results[f"{k}/robust_acc"] - auto[eps]
+            for k, (kind, eps) in self.kinds.items()
+            if kind == "pgd" and eps in auto
+        }
 
     def table(self) -> str:
-        world = (f" ({self.results['transformed_clean_acc']:.2%} under transform={self.transform.kind}, "
-                 f"{self.hparams.eval_draws} draws an image)" if self.transform is not None else "")
-        lines = [f"clean accuracy: {self.results['clean_acc']:.2%}{world}", "",
-                 f"{'attack':<28}{'robust acc':>12}{'success':>10}{'mean L-inf':>12}{'mean L2':>10}  extra"]
+        world = (
+            f" ({self.results['transformed_clean_acc']:.2%} under transform={self.transform.kind}, "
+            f"{self.hparams.eval_draws} draws an image)"
+            if self.transform is not None
+            else ""
+        )
+        lines = [
+            f"clean accuracy: {self.results['clean_acc']:.2%}{world}",
+            "",
+            f"{'attack':<28}{'robust acc':>12}{'success':>10}{'mean L-inf':>12}{'mean L2':>10}  extra",
+        ]
         for key in self.runs:
             r = {s: self.results[f"{key}/{s}"] for s in STATS}
-            extra = ", ".join(f"{name.removeprefix('robust_after_')} {self.results[f'{key}/{name}']:.2%}"
-                              if name.startswith(("robust_after_", "transformed_")) or name == "agreement"
-                              else f"{name} {self.results[f'{key}/{name}']:g}"
-                              for name in self.stats[key] if name not in STATS)
-            lines.append(f"{key:<28}{r['robust_acc']:>12.2%}{r['success']:>10.2%}"
-                         f"{r['linf'] * 255:>9.2f}/255{r['l2']:>10.3f}  {extra}")
+            extra = ", ".join(
+                f"{name.removeprefix('robust_after_')} {self.results[f'{key}/{name}']:.2%}"
+                if name.startswith(("robust_after_", "transformed_")) or name == "agreement"
+                else f"{name} {self.results[f'{key}/{name}']:g}"
+                for name in self.stats[key]
+                if name not in STATS
+            )
+            lines.append(
+                f"{key:<28}{r['robust_acc']:>12.2%}{r['success']:>10.2%}"
+                f"{r['linf'] * 255:>9.2f}/255{r['l2']:>10.3f}  {extra}"
+            )
         for key, gap in self.masking().items():
             verdict = "FLAGGED: gradients may be masked" if gap > self.hparams.masking_gap else "ok"
             lines.append(f"gradient-masking check: {key} robust accuracy - AutoAttack's = {gap:+.2%} ({verdict})")

@@ -2,8 +2,9 @@
 
 Each member is what one job of a sweep asks for: a placement, a program family, a label map, a weight lambda, the
 seed of its initial weights, its own optimizer settings (a parameter group each; the schedule is shared, relative
-to each group's lr) and an optional warm start. The losses are summed, so the gradients stay independent; each member keeps its own metrics,
-its own best epoch and its own failure: a program whose loss stops being finite is dropped, and the others go on.
+to each group's lr) and an optional warm start. The losses are summed, so the gradients stay independent; each
+member keeps its own metrics, its own best epoch and its own failure: a program whose loss stops being finite is
+dropped, and the others go on.
 """
 
 import logging
@@ -74,8 +75,18 @@ class BankModule(pl.LightningModule):
         for m in self.members:
             self.victim.check_canvas(dm.channels, m.placement.canvas)
             program = {k: v for k, v in m.program.items() if k != "lam"}
-            built.append(build_reprogrammer(m.placement, dm.channels, self.victim.num_classes, self.num_classes,
-                                            program, m.mapping, m.init_program, m.seed))
+            built.append(
+                build_reprogrammer(
+                    m.placement,
+                    dm.channels,
+                    self.victim.num_classes,
+                    self.num_classes,
+                    program,
+                    m.mapping,
+                    m.init_program,
+                    m.seed,
+                )
+            )
         self.bank = ProgramBank(*zip(*built))
 
     def live(self) -> list[int]:
@@ -88,8 +99,13 @@ class BankModule(pl.LightningModule):
         return self.bank(self.victim, [self.place(x, k) for k in members], members)
 
     def configure_optimizers(self) -> dict[str, Any]:
-        groups = [{"params": [*self.bank.programs[k].parameters(), *self.bank.label_maps[k].parameters()],
-                   **self.members[k].optimizer} for k in range(len(self.members))]
+        groups = [
+            {
+                "params": [*self.bank.programs[k].parameters(), *self.bank.label_maps[k].parameters()],
+                **self.members[k].optimizer,
+            }
+            for k in range(len(self.members))
+        ]
         return configure_optimizers(self.trainer, groups, self.optimizer_factory, self.scheduler_factory)
 
     def on_train_epoch_start(self) -> None:
@@ -120,14 +136,23 @@ class BankModule(pl.LightningModule):
         x, y = batch
         live = self.live()
         logits = self.logits(x, live)
-        losses = torch.stack([self.criterion(z, y) + self.lams[k] * self.bank.programs[k].regularizer()
-                              if self.lams[k] else self.criterion(z, y) for k, z in zip(live, logits)])
+        losses = torch.stack(
+            [
+                self.criterion(z, y) + self.lams[k] * self.bank.programs[k].regularizer()
+                if self.lams[k]
+                else self.criterion(z, y)
+                for k, z in zip(live, logits)
+            ]
+        )
         for i in (~torch.isfinite(losses)).nonzero().flatten().tolist():  # one host sync per step
-            self.drop(live[i], f"its training loss became {losses[i].item()} at step {self.global_step} "
-                               f"(epoch {self.current_epoch})")
+            self.drop(
+                live[i],
+                f"its training loss became {losses[i].item()} at step {self.global_step} (epoch {self.current_epoch})",
+            )
         keep = [i for i, k in enumerate(live) if k not in self.failed]
-        self.accumulate("train", [live[i] for i in keep], [losses[i].detach() for i in keep],
-                        [logits[i] for i in keep], y)
+        self.accumulate(
+            "train", [live[i] for i in keep], [losses[i].detach() for i in keep], [logits[i] for i in keep], y
+        )
         if not keep:
             self.trainer.should_stop = True
             return None  # Lightning skips the step
@@ -137,8 +162,12 @@ class BankModule(pl.LightningModule):
 
     def drop(self, k: int, why: str) -> None:
         self.failed[k] = why
-        log.warning("the program of job %s failed: %s; the other %d of its bank go on", self.members[k].name or k, why,
-                    len(self.live()))
+        log.warning(
+            "the program of job %s failed: %s; the other %d of its bank go on",
+            self.members[k].name or k,
+            why,
+            len(self.live()),
+        )
 
     # -- evaluation -----------------------------------------------------------------------------
     def evaluate(self, batch: Batch, stage: str) -> None:
@@ -155,14 +184,21 @@ class BankModule(pl.LightningModule):
     def test_step(self, batch: Batch, batch_idx: int) -> None:
         self.evaluate(batch, "test")
 
-    def accumulate(self, stage: str, members: list[int], losses: list[torch.Tensor], logits: list[torch.Tensor],
-                   y: torch.Tensor) -> None:
+    def accumulate(
+        self, stage: str, members: list[int], losses: list[torch.Tensor], logits: list[torch.Tensor], y: torch.Tensor
+    ) -> None:
         """Add to each member's running sums: the loss as a mean over batches, the accuracy over images (as the
         single-program module's MeanMetric and micro accuracy count them)."""
         sums = self._sums.setdefault(stage, torch.zeros(len(self.members), 4, device=self.device))
         for k, loss, z in zip(members, losses, logits):
-            sums[k] += torch.stack([loss.detach().float(), torch.ones_like(loss, dtype=torch.float),
-                                    (z.argmax(1) == y).sum().float(), torch.full_like(loss, len(y), dtype=torch.float)])
+            sums[k] += torch.stack(
+                [
+                    loss.detach().float(),
+                    torch.ones_like(loss, dtype=torch.float),
+                    (z.argmax(1) == y).sum().float(),
+                    torch.full_like(loss, len(y), dtype=torch.float),
+                ]
+            )
 
     def collect(self, stage: str) -> dict[int, dict[str, float]]:
         """Each live member's `<stage>/loss` and `<stage>/acc` since the stage began; the sums start again."""
@@ -170,9 +206,14 @@ class BankModule(pl.LightningModule):
         if sums is None:
             return {}
         sums = sums.cpu()
-        return {k: {f"{stage}/loss": float(sums[k, LOSS] / sums[k, BATCHES]),
-                    f"{stage}/acc": float(sums[k, CORRECT] / sums[k, SEEN])}
-                for k in self.live() if sums[k, SEEN] > 0}
+        return {
+            k: {
+                f"{stage}/loss": float(sums[k, LOSS] / sums[k, BATCHES]),
+                f"{stage}/acc": float(sums[k, CORRECT] / sums[k, SEEN]),
+            }
+            for k in self.live()
+            if sums[k, SEEN] > 0
+        }
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
@@ -211,5 +252,6 @@ class BankModule(pl.LightningModule):
             if self.best[k] is not None:
                 for part in ("program", "label_map"):
                     module = getattr(self.bank, part + "s")[k]
-                    module.load_state_dict({n[len(part) + 1 :]: t for n, t in self.best[k].items()
-                                            if n.startswith(part + ".")})
+                    module.load_state_dict(
+                        {n[len(part) + 1 :]: t for n, t in self.best[k].items() if n.startswith(part + ".")}
+                    )

@@ -50,8 +50,10 @@ class ClassificationModule(pl.LightningModule):
             self.log("train/reg", reg, on_step=True, on_epoch=False)
             loss = loss + reg
         if not torch.isfinite(loss):
-            raise Diverged(f"the training loss became {loss.item()} at step {self.global_step}: the run diverged; "
-                           f"lower the learning rate (optimizer.lr={configured_lr(self.optimizer_factory)})")
+            raise Diverged(
+                f"the training loss became {loss.item()} at step {self.global_step}: the run diverged; "
+                f"lower the learning rate (optimizer.lr={configured_lr(self.optimizer_factory)})"
+            )
         self.train_loss(loss)
         self.train_acc(logits, y)
         self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
@@ -84,8 +86,9 @@ class ClassificationModule(pl.LightningModule):
         return self.evaluate(batch, "test")
 
     def configure_optimizers(self) -> dict[str, Any]:
-        return configure_optimizers(self.trainer, self.trainable_parameters(), self.optimizer_factory,
-                                    self.scheduler_factory)
+        return configure_optimizers(
+            self.trainer, self.trainable_parameters(), self.optimizer_factory, self.scheduler_factory
+        )
 
 
 def configured_lr(optimizer_factory: Any) -> Any:

@@ -24,8 +24,10 @@ def configure_optimizers(
     try:
         opt = optimizer(params=params)
     except TypeError as e:  # a misspelt or foreign setting, e.g. +optimizer.lrr=0.1
-        raise UserError(f"the optimizer does not take these settings ({brief(e)}); check the optimizer.* overrides "
-                        "against conf/optimizer/") from e
+        raise UserError(
+            f"the optimizer does not take these settings ({brief(e)}); check the optimizer.* overrides "
+            "against conf/optimizer/"
+        ) from e
     for group in (g for g in opt.param_groups if "lr_scale" in g):
         scale = group.pop("lr_scale")
         group["lr"] *= scale
@@ -40,7 +42,10 @@ def configure_optimizers(
 
 def norm_bias_groups(module: torch.nn.Module, lr_scale: float) -> list[dict[str, Any]]:
     """Two parameter groups: BatchNorm biases at `lr_scale` times the lr (airbench's bias_scaler), the rest."""
-    biases = {id(m.bias): m.bias for m in module.modules()
-              if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.bias is not None}
+    biases = {
+        id(m.bias): m.bias
+        for m in module.modules()
+        if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.bias is not None
+    }
     rest = [p for p in module.parameters() if id(p) not in biases]
     return [{"params": rest}, {"params": list(biases.values()), "lr_scale": lr_scale}]

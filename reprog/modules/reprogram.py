@@ -41,9 +41,16 @@ log = logging.getLogger("reprog")
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
 
-def build_reprogrammer(placement: Placement, channels: int, victim_classes: int, num_targets: int,
-                       program_cfg: dict[str, Any], mapping_cfg: dict[str, Any], init_program: str | None = None,
-                       seed: int | None = None) -> tuple[AdversarialProgram, LabelMap]:
+def build_reprogrammer(
+    placement: Placement,
+    channels: int,
+    victim_classes: int,
+    num_targets: int,
+    program_cfg: dict[str, Any],
+    mapping_cfg: dict[str, Any],
+    init_program: str | None = None,
+    seed: int | None = None,
+) -> tuple[AdversarialProgram, LabelMap]:
     """A program and its label map, drawn from `seed` (by default the run's seed) alone, so a program bank builds each
     of its programs exactly as that program's own job would; or started from `init_program` (a warm start)."""
     with torch.random.fork_rng(devices=[]):
@@ -60,12 +67,16 @@ def warm_start(program: AdversarialProgram, label_map: LabelMap, path: str) -> N
     """Load a saved program and label map of the same shape, e.g. one trained white-box on a substitute before it
     is fine-tuned through an oracle."""
     loaded = load_program(path)
-    shape = lambda program, maps: {"program": program.config(),  # noqa: E731
-                                   "label_map": (maps.kind, maps.num_source, maps.num_targets)}
+    shape = lambda program, maps: {
+        "program": program.config(),  # noqa: E731
+        "label_map": (maps.kind, maps.num_source, maps.num_targets),
+    }
     ours, theirs = shape(program, label_map), shape(loaded.program, loaded.label_map)
     if ours != theirs:
-        raise UserError(f"task.init_program={path} holds {theirs}, but this run builds {ours}; start from a "
-                        "program of the same family, placement and label map")
+        raise UserError(
+            f"task.init_program={path} holds {theirs}, but this run builds {ours}; start from a "
+            "program of the same family, placement and label map"
+        )
     program.load_state_dict(loaded.program.state_dict())
     label_map.load_state_dict(loaded.label_map.state_dict())
     log.info("program and label map start from %s", path)
@@ -89,8 +100,10 @@ class ReprogramModule(ClassificationModule):
         super().__init__(num_classes, optimizer, scheduler)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         if oracle and "kind" not in oracle:  # an oracle.* override on oracle=none would make a score oracle
-            raise UserError(f"oracle.{next(iter(oracle))} is set, but oracle=none (white-box) reads the victim "
-                            "directly: drop the oracle.* override, or choose oracle=score or oracle=label")
+            raise UserError(
+                f"oracle.{next(iter(oracle))} is set, but oracle=none (white-box) reads the victim "
+                "directly: drop the oracle.* override, or choose oracle=score or oracle=label"
+            )
         self.victim = load_frozen_victim(**victim)
         if oracle:  # oracle=none leaves it empty: white-box
             self.victim = BlackBoxVictim(self.victim, **oracle)
@@ -111,14 +124,23 @@ class ReprogramModule(ClassificationModule):
         datamodule = self.trainer.datamodule
         placement = getattr(datamodule, "placement", None)
         if placement is None:
-            raise UserError(f"task=reprogram needs a data module with a placement (data=mnist_padded, "
-                            f"data=fashion_mnist_padded or data=counting), not {type(datamodule).__name__}")
+            raise UserError(
+                f"task=reprogram needs a data module with a placement (data=mnist_padded, "
+                f"data=fashion_mnist_padded or data=counting), not {type(datamodule).__name__}"
+            )
         self.victim.check_canvas(datamodule.channels, placement.canvas)
         self.program, self.label_map = build_reprogrammer(
-            placement, datamodule.channels, self.victim.num_classes, self.hparams.num_classes, self.program_cfg,
-            self.mapping_cfg, self.hparams.init_program, self.hparams.program_seed)
+            placement,
+            datamodule.channels,
+            self.victim.num_classes,
+            self.hparams.num_classes,
+            self.program_cfg,
+            self.mapping_cfg,
+            self.hparams.init_program,
+            self.hparams.program_seed,
+        )
         # what the victim reads; kept out of the module tree, so the program's weights are saved once
-        self.__dict__["reader"] = (self.program if self.transform is None else Transformed(self.program, self.transform))
+        self.__dict__["reader"] = self.program if self.transform is None else Transformed(self.program, self.transform)
 
     def on_train_epoch_start(self) -> None:
         """Fit a label map that learns from data where it says: before training ("once"), or every epoch."""
@@ -168,8 +190,10 @@ class ReprogramModule(ClassificationModule):
         """A run whose budget cannot pay for even its first step is refused, not completed untrained."""
         batch_size = self.trainer.datamodule.batch_size
         if self.global_step == 0 and not self.victim.affords(batch_size):
-            raise UserError(f"oracle.budget={self.victim.budget} cannot pay for one training step at "
-                            f"data.batch_size={batch_size}; raise oracle.budget or lower data.batch_size")
+            raise UserError(
+                f"oracle.budget={self.victim.budget} cannot pay for one training step at "
+                f"data.batch_size={batch_size}; raise oracle.budget or lower data.batch_size"
+            )
 
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         """The queries spent are state: a resumed run goes on counting against the same budget."""
@@ -185,8 +209,12 @@ class ReprogramModule(ClassificationModule):
         if self.victim.affords(len(batch[0])):
             return None
         if not self.trainer.should_stop:
-            log.warning("query budget reached: %d of %d queries used; training ends here, and the program and its "
-                        "metrics so far are saved", self.victim.queries, self.victim.budget)
+            log.warning(
+                "query budget reached: %d of %d queries used; training ends here, and the program and its "
+                "metrics so far are saved",
+                self.victim.queries,
+                self.victim.budget,
+            )
         self.trainer.should_stop = True
         self.log_queries()  # also when the budget paid for no step at all
         return -1  # Lightning: skip the rest of the epoch
@@ -202,8 +230,11 @@ class ReprogramModule(ClassificationModule):
     def validation_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         logits = super().validation_step(batch, batch_idx)
         if batch_idx == 0:
-            self._samples = (batch[0][: self.image_samples], batch[1][: self.image_samples],
-                             logits[: self.image_samples].argmax(1))
+            self._samples = (
+                batch[0][: self.image_samples],
+                batch[1][: self.image_samples],
+                logits[: self.image_samples].argmax(1),
+            )
         return logits
 
     def on_validation_epoch_end(self) -> None:
@@ -221,14 +252,22 @@ class ReprogramModule(ClassificationModule):
     def export(self, directory: str | Path) -> Path:
         """Write `program.safetensors` + `program.json`: the whole result of a reprogramming run."""
         if self.program is None:  # built in setup(), which ddp_spawn/ddp_fork run only in their workers
-            raise UserError("no program to export: with ddp_spawn or ddp_fork it stays in the worker processes; "
-                            "use trainer.strategy=ddp (the default of trainer=ddp)")
+            raise UserError(
+                "no program to export: with ddp_spawn or ddp_fork it stays in the worker processes; "
+                "use trainer.strategy=ddp (the default of trainer=ddp)"
+            )
         reads = self.label_map_reads()
         for row in reads:
             log.info("target %s reads victim classes %s", row["target"], ", ".join(row["names"]))
-        return save_program(Path(directory) / "program.safetensors", self.program, self.label_map,
-                            {"sha256": self.victim.sha256, "model": self.victim.spec}, target={"resize": RESIZE},
-                            reads=reads, transform=None if self.transform is None else self.transform.config())
+        return save_program(
+            Path(directory) / "program.safetensors",
+            self.program,
+            self.label_map,
+            {"sha256": self.victim.sha256, "model": self.victim.spec},
+            target={"resize": RESIZE},
+            reads=reads,
+            transform=None if self.transform is None else self.transform.config(),
+        )
 
     def label_map_reads(self, top: int = 3) -> list[dict[str, Any]]:
         """Which victim classes, by name, each target class reads (an index map's own; the top 3 of weighted maps)."""

@@ -7,8 +7,8 @@ first `val_batches` batches of the held-out slice of the training set, so a chec
 the most robust epoch (Rice et al.'s early stopping), and a fall of that accuracy below `overfit_floor`
 after it had been above twice that is logged as catastrophic overfitting (`val/catastrophic_overfitting`).
 `adv_training.grad_align` > 0 adds GradAlign at that weight (`reprog.modules.grad_align`), the fix for it.
-`norm_bias_lr_scale` (airbench's larger BatchNorm-bias learning rate) and `tta_level` (test-time augmentation of the test
-split, `reprog.models.tta`) serve the airbench recipe. Only plain values go into its
+`norm_bias_lr_scale` (airbench's larger BatchNorm-bias learning rate) and `tta_level` (test-time augmentation of
+the test split, `reprog.models.tta`) serve the airbench recipe. Only plain values go into its
 hyperparameters, so its checkpoints load with `weights_only=True`.
 """
 
@@ -62,8 +62,9 @@ class VictimModule(ClassificationModule):
             self.adversary = build_attack(adv_training.get("attack", "pgd"), self.model, **settings)
             self.adversary.eval_mode = False
             eps = self.adversary.eps
-            self.val_adversary = build_attack("pgd", self.model, eps=eps, alpha=eps / 4,
-                                              steps=adv_training.get("val_steps", 10), seed=0)
+            self.val_adversary = build_attack(
+                "pgd", self.model, eps=eps, alpha=eps / 4, steps=adv_training.get("val_steps", 10), seed=0
+            )
             self.val_batches = adv_training.get("val_batches", 1)
             self.overfit_floor = adv_training.get("overfit_floor", 0.1)
             self.grad_align = float(adv_training.get("grad_align", 0.0))
@@ -108,9 +109,14 @@ class VictimModule(ClassificationModule):
         best = self.val_pgd_acc_best.compute() if self.val_pgd_acc_best.update_called else acc.new_tensor(0.0)
         collapsed = catastrophic_overfitting(float(acc), float(best), self.overfit_floor)
         if collapsed and self.trainer.is_global_zero:
-            log.warning("catastrophic overfitting at epoch %d: PGD accuracy on held-out images fell from %.2f%% "
-                        "(best) to %.2f%%; the most robust checkpoint is kept when model_checkpoint monitors "
-                        "val/pgd_acc", self.current_epoch, 100 * best, 100 * acc)
+            log.warning(
+                "catastrophic overfitting at epoch %d: PGD accuracy on held-out images fell from %.2f%% "
+                "(best) to %.2f%%; the most robust checkpoint is kept when model_checkpoint monitors "
+                "val/pgd_acc",
+                self.current_epoch,
+                100 * best,
+                100 * acc,
+            )
         self.val_pgd_acc_best.update(acc)
         self.log("val/pgd_acc", acc, prog_bar=True, sync_dist=True)
         self.log("val/pgd_acc_best", self.val_pgd_acc_best.compute(), sync_dist=True)

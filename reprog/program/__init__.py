@@ -36,5 +36,14 @@ def build_program(family: str, placement: Placement, **kwargs: Any) -> Adversari
     return FAMILIES[family](placement, **kwargs)
 
 
-__all__ = ["FAMILIES", "NONLINEARITIES", "AdversarialProgram", "ResizedProgram", "SampleSpecificMaskProgram",
-           "ScaleProgram", "UniversalPerturbation", "build_program", "straight_through_clamp"]
+__all__ = [
+    "FAMILIES",
+    "NONLINEARITIES",
+    "AdversarialProgram",
+    "ResizedProgram",
+    "SampleSpecificMaskProgram",
+    "ScaleProgram",
+    "UniversalPerturbation",
+    "build_program",
+    "straight_through_clamp",
+]

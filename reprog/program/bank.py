@@ -23,8 +23,12 @@ class ProgramBank(nn.Module):
     def __len__(self) -> int:
         return len(self.programs)
 
-    def forward(self, victim: Callable[[torch.Tensor], torch.Tensor], canvases: Sequence[torch.Tensor],
-                members: Sequence[int] | None = None) -> list[torch.Tensor]:
+    def forward(
+        self,
+        victim: Callable[[torch.Tensor], torch.Tensor],
+        canvases: Sequence[torch.Tensor],
+        members: Sequence[int] | None = None,
+    ) -> list[torch.Tensor]:
         """Target-class logits of each program in `members` (all by default) for its own batch of canvases."""
         members = range(len(self)) if members is None else members
         if len(canvases) != len(members):

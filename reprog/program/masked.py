@@ -29,7 +29,9 @@ def straight_through_clamp(x: torch.Tensor) -> torch.Tensor:
 class AdversarialProgram(nn.Module):
     family = "masked"
 
-    def __init__(self, placement: Placement, channels: int = 3, nonlinearity: str = "tanh", clamp: bool = False) -> None:
+    def __init__(
+        self, placement: Placement, channels: int = 3, nonlinearity: str = "tanh", clamp: bool = False
+    ) -> None:
         super().__init__()
         if nonlinearity not in NONLINEARITIES:
             raise UserError(f"unknown program.nonlinearity {nonlinearity!r}; choose one of {sorted(NONLINEARITIES)}")
@@ -57,11 +59,18 @@ class AdversarialProgram(nn.Module):
         return (p + 1) / 2 if self.nonlinearity == "tanh" else p
 
     def config(self) -> dict[str, Any]:
-        return {"family": self.family, "placement": self.placement.to_dict(), "channels": self.channels,
-                "nonlinearity": self.nonlinearity, "clamp": self.clamp}
+        return {
+            "family": self.family,
+            "placement": self.placement.to_dict(),
+            "channels": self.channels,
+            "nonlinearity": self.nonlinearity,
+            "clamp": self.clamp,
+        }
 
     def _check(self, x: torch.Tensor) -> None:
         expected = (self.channels, self.placement.canvas, self.placement.canvas)
         if tuple(x.shape[1:]) != expected:
-            raise UserError(f"the program expects inputs of shape {expected}, got {tuple(x.shape[1:])}; "
-                            "the data's canvas, channels or placement differ from the program's")
+            raise UserError(
+                f"the program expects inputs of shape {expected}, got {tuple(x.shape[1:])}; "
+                "the data's canvas, channels or placement differ from the program's"
+            )

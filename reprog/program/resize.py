@@ -16,8 +16,14 @@ class ResizedProgram(AdversarialProgram):
 
     family = "resize"
 
-    def __init__(self, placement: Placement, channels: int = 3, nonlinearity: str = "tanh", clamp: bool = False,
-                 learn_scale: bool = False) -> None:
+    def __init__(
+        self,
+        placement: Placement,
+        channels: int = 3,
+        nonlinearity: str = "tanh",
+        clamp: bool = False,
+        learn_scale: bool = False,
+    ) -> None:
         super().__init__(placement, channels, nonlinearity, clamp)
         self.M.fill_(1.0)  # the program may cover the image too
         self.learn_scale = learn_scale

@@ -17,14 +17,25 @@ class ScaleProgram(AdversarialProgram):
 
     family = "scale"
 
-    def __init__(self, placement: Placement, channels: int = 3, nonlinearity: str = "tanh", clamp: bool = False,
-                 scale: str = "scalar", init_scale: float = 1.0) -> None:
+    def __init__(
+        self,
+        placement: Placement,
+        channels: int = 3,
+        nonlinearity: str = "tanh",
+        clamp: bool = False,
+        scale: str = "scalar",
+        init_scale: float = 1.0,
+    ) -> None:
         if placement.size != placement.canvas:
-            raise UserError(f"program=scale needs the target image to fill the canvas; set data.digit_size="
-                            f"{placement.canvas} (it is {placement.size})")
+            raise UserError(
+                f"program=scale needs the target image to fill the canvas; set data.digit_size="
+                f"{placement.canvas} (it is {placement.size})"
+            )
         if nonlinearity != "tanh" or clamp:
-            raise UserError("program=scale is defined with tanh and already lies in [0, 1]; "
-                            "drop the program.nonlinearity / program.clamp override")
+            raise UserError(
+                "program=scale is defined with tanh and already lies in [0, 1]; "
+                "drop the program.nonlinearity / program.clamp override"
+            )
         side = placement.canvas
         shapes = {"scalar": (1, 1, 1), "channel": (channels, 1, 1), "pixel": (channels, side, side)}
         if scale not in shapes:

@@ -21,8 +21,12 @@ PATCH = 4  # two 2x2 max-pools
 def mask_generator(channels: int, width: int) -> nn.Sequential:
     """The tiny CNN `f_mask`; its last bias starts at 1, so training starts from the shared padding prompt."""
     net = nn.Sequential(
-        nn.Conv2d(channels, width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-        nn.Conv2d(width, 2 * width, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+        nn.Conv2d(channels, width, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Conv2d(width, 2 * width, 3, padding=1),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
         nn.Conv2d(2 * width, channels, 3, padding=1),
         nn.Upsample(scale_factor=PATCH, mode="nearest"),
     )
@@ -33,11 +37,20 @@ def mask_generator(channels: int, width: int) -> nn.Sequential:
 class SampleSpecificMaskProgram(ResizedProgram):
     family = "smm"
 
-    def __init__(self, placement: Placement, channels: int = 3, nonlinearity: str = "tanh", clamp: bool = False,
-                 learn_scale: bool = False, mask_width: int = 8) -> None:
+    def __init__(
+        self,
+        placement: Placement,
+        channels: int = 3,
+        nonlinearity: str = "tanh",
+        clamp: bool = False,
+        learn_scale: bool = False,
+        mask_width: int = 8,
+    ) -> None:
         if placement.canvas % PATCH:
-            raise UserError(f"program=smm needs a canvas divisible by {PATCH} (its mask is drawn at 1/{PATCH} "
-                            f"resolution); data.canvas_size is {placement.canvas}")
+            raise UserError(
+                f"program=smm needs a canvas divisible by {PATCH} (its mask is drawn at 1/{PATCH} "
+                f"resolution); data.canvas_size is {placement.canvas}"
+            )
         super().__init__(placement, channels, nonlinearity, clamp, learn_scale)
         self.mask_width = mask_width
         self.f_mask = mask_generator(channels, mask_width)

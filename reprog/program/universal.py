@@ -31,5 +31,9 @@ class UniversalPerturbation(AdversarialProgram):
         return (torch.tanh(self.W).detach() + 1) / 2  # amplified to the full range for viewing
 
     def config(self) -> dict[str, Any]:
-        return {"family": self.family, "placement": self.placement.to_dict(), "channels": self.channels,
-                "eps": self.eps}
+        return {
+            "family": self.family,
+            "placement": self.placement.to_dict(),
+            "channels": self.channels,
+            "eps": self.eps,
+        }

@@ -26,15 +26,29 @@ def build_transform(kind: str = "none", **settings: Any) -> Transform | None:
     cls = TRANSFORMS[kind]
     if cls is None:
         if settings:
-            raise UserError(f"transform=none takes no settings, got {sorted(settings)}; choose transform=affine, "
-                            "photo or print")
+            raise UserError(
+                f"transform=none takes no settings, got {sorted(settings)}; choose transform=affine, photo or print"
+            )
         return None
     unknown = sorted(set(settings) - set(inspect.signature(cls).parameters))
     if unknown:
-        raise UserError(f"transform={kind} has no setting {', '.join(unknown)}; its settings are "
-                        f"{', '.join(inspect.signature(cls).parameters)}")
+        raise UserError(
+            f"transform={kind} has no setting {', '.join(unknown)}; its settings are "
+            f"{', '.join(inspect.signature(cls).parameters)}"
+        )
     return cls(**settings)
 
 
-__all__ = ["TRANSFORMS", "Affine", "Chain", "Photo", "Print", "Transform", "Transformed", "build_transform", "paste",
-           "patch_side", "shape_mask"]
+__all__ = [
+    "TRANSFORMS",
+    "Affine",
+    "Chain",
+    "Photo",
+    "Print",
+    "Transform",
+    "Transformed",
+    "build_transform",
+    "paste",
+    "patch_side",
+    "shape_mask",
+]

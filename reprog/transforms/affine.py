@@ -20,8 +20,14 @@ PADDINGS = ("zeros", "border", "reflection")
 class Affine(Transform):
     kind = "affine"
 
-    def __init__(self, degrees: float = 15.0, scale: tuple[float, float] = (0.9, 1.1), translate: float = 0.1,
-                 padding: str = "border", seed: int = 0) -> None:
+    def __init__(
+        self,
+        degrees: float = 15.0,
+        scale: tuple[float, float] = (0.9, 1.1),
+        translate: float = 0.1,
+        padding: str = "border",
+        seed: int = 0,
+    ) -> None:
         """`degrees`: largest rotation either way; `scale`: [low, high] zoom; `translate`: largest shift either way,
         as a fraction of the image side; `padding`: what fills the corners the image no longer covers."""
         super().__init__(seed)
@@ -34,10 +40,18 @@ class Affine(Transform):
 
     def sample(self, shape: torch.Size, generator: torch.Generator) -> Params:
         n = shape[0]
-        shift = torch.stack([uniform(n, -self.translate, self.translate, generator) * shape[-1],
-                             uniform(n, -self.translate, self.translate, generator) * shape[-2]], 1)
-        return {"angle": uniform(n, -self.degrees, self.degrees, generator),
-                "scale": uniform(n, *self.scale, generator), "shift": shift}
+        shift = torch.stack(
+            [
+                uniform(n, -self.translate, self.translate, generator) * shape[-1],
+                uniform(n, -self.translate, self.translate, generator) * shape[-2],
+            ],
+            1,
+        )
+        return {
+            "angle": uniform(n, -self.degrees, self.degrees, generator),
+            "scale": uniform(n, *self.scale, generator),
+            "shift": shift,
+        }
 
     def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         n, _, h, w = x.shape
@@ -46,5 +60,10 @@ class Affine(Transform):
         return warp_affine(x, matrix[:, :2], (h, w), padding_mode=self.padding)
 
     def settings(self) -> dict[str, Any]:
-        return {"degrees": self.degrees, "scale": list(self.scale), "translate": self.translate,
-                "padding": self.padding, **super().settings()}
+        return {
+            "degrees": self.degrees,
+            "scale": list(self.scale),
+            "translate": self.translate,
+            "padding": self.padding,
+            **super().settings(),
+        }

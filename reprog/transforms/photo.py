@@ -23,8 +23,15 @@ from reprog.transforms.transform import (
 class Photo(Transform):
     kind = "photo"
 
-    def __init__(self, brightness: float = 0.1, contrast: tuple[float, float] = (0.8, 1.2), blur: float = 1.0,
-                 noise: float = 0.02, jpeg: tuple[float, float] | None = (50, 90), seed: int = 0) -> None:
+    def __init__(
+        self,
+        brightness: float = 0.1,
+        contrast: tuple[float, float] = (0.8, 1.2),
+        blur: float = 1.0,
+        noise: float = 0.02,
+        jpeg: tuple[float, float] | None = (50, 90),
+        seed: int = 0,
+    ) -> None:
         """`brightness`: largest shift either way; `contrast`: [low, high] factor; `blur`: largest Gaussian sigma
         (pixels, 0: none); `noise`: std of Gaussian noise; `jpeg`: [low, high] quality (null: no compression)."""
         super().__init__(seed)
@@ -36,10 +43,12 @@ class Photo(Transform):
 
     def sample(self, shape: torch.Size, generator: torch.Generator) -> Params:
         n = shape[0]
-        params = {"brightness": uniform(n, -self.brightness, self.brightness, generator),
-                  "contrast": uniform(n, *self.contrast, generator),
-                  "sigma": uniform(n, 0.1 * self.blur, self.blur, generator),
-                  "noise": torch.randn(tuple(shape), generator=generator) * self.noise}
+        params = {
+            "brightness": uniform(n, -self.brightness, self.brightness, generator),
+            "contrast": uniform(n, *self.contrast, generator),
+            "sigma": uniform(n, 0.1 * self.blur, self.blur, generator),
+            "noise": torch.randn(tuple(shape), generator=generator) * self.noise,
+        }
         if self.jpeg:
             params["quality"] = uniform(n, *self.jpeg, generator)
         return params
@@ -56,8 +65,14 @@ class Photo(Transform):
         return x
 
     def settings(self) -> dict[str, Any]:
-        return {"brightness": self.brightness, "contrast": list(self.contrast), "blur": self.blur,
-                "noise": self.noise, "jpeg": list(self.jpeg) if self.jpeg else None, **super().settings()}
+        return {
+            "brightness": self.brightness,
+            "contrast": list(self.contrast),
+            "blur": self.blur,
+            "noise": self.noise,
+            "jpeg": list(self.jpeg) if self.jpeg else None,
+            **super().settings(),
+        }
 
 
 def jpeg(x: torch.Tensor, quality: torch.Tensor) -> torch.Tensor:

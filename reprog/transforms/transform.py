@@ -57,8 +57,9 @@ class Transform(nn.Module):
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One fresh draw per image, from `generator` or else the transform's own."""
         params = self.sample(x.shape, generator if generator is not None else self.generator)
-        return self.apply(x, {k: v.to(x.device, x.dtype if v.is_floating_point() else v.dtype)
-                              for k, v in params.items()}).clamp(0, 1)
+        return self.apply(
+            x, {k: v.to(x.device, x.dtype if v.is_floating_point() else v.dtype) for k, v in params.items()}
+        ).clamp(0, 1)
 
     def settings(self) -> dict[str, Any]:
         """Every choice a re-implementation needs (written into the metadata of what was trained under it)."""
