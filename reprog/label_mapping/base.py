@@ -7,6 +7,7 @@ adds up `statistics(logits, y)` over training batches (summable, so DDP ranks ca
 `fit` on the total. The module calls these where the map says; it never asks which kind it holds.
 """
 
+import itertools
 from typing import Any
 
 import torch
@@ -39,7 +40,8 @@ class LabelMap(nn.Module):
     def reads(self, top: int = 1) -> list[list[int]]:
         """For each target, the `top` victim classes that raise its logit most: the map's response to each victim
         class alone, so every map (index, weights, linear) answers the same way."""
-        probe = torch.eye(self.num_source, device=next(iter(self.buffers()), torch.empty(0)).device)
+        state = next(itertools.chain(self.parameters(), self.buffers()), torch.empty(0))  # where the map lives
+        probe = torch.eye(self.num_source, device=state.device, dtype=state.dtype)
         response = self(probe) - self(torch.zeros_like(probe[:1]))
         return response.T.topk(min(top, self.num_source), dim=1).indices.tolist()
 
