@@ -6,7 +6,7 @@ BIN    := $(VENV)/bin
 REPROG_DATA_DIR ?= $(if $(wildcard ../shared/data/cifar10),$(abspath ../shared/data),$(CURDIR)/data)
 export REPROG_DATA_DIR
 
-.PHONY: install demo lint test test-all docs bench gpu-wheels gpu-data gpu-check tensorboard clean
+.PHONY: install demo lint typecheck test test-all docs bench gpu-wheels gpu-data gpu-check tensorboard clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -38,6 +38,10 @@ demo: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# mypy on the library at the strictness of pyproject.toml ([tool.mypy])
+typecheck: install
+	$(BIN)/mypy reprog/
 
 test: install
 	$(BIN)/python -m pytest

@@ -3,10 +3,10 @@
     python bench/bank.py throughput [--models resnet20 airbench] [--ks 1 2 4 8 12] [--batches 32 128]
     python bench/bank.py study --victim <victim run>/victim.safetensors [--train-batches 40]
 
-`throughput`: one training step of K masked programs (each at its own digit size) through one frozen victim, as
-`BankModule` takes it: place, program, one victim pass of K x batch images, backward, Adam. Per model and batch
-size: the median step time over `--repeats`, images/s per program, and the speed-up K x t(1) / t(K) (JSON, and a
-PNG beside it).
+`throughput`: one training step of K masked programs (each at its own digit size) through one frozen victim, as a
+`ReprogramModule` of K members takes it: place, program, one victim pass of K x batch images, backward, Adam. Per
+model and batch size: the median step time over `--repeats`, images/s per program, and the speed-up K x t(1) / t(K)
+(JSON, and a PNG beside it).
 `study`: `experiment=sweep_digit_size` (12 jobs) at a reduced budget, through Hydra's basic launcher and then as
 banks (`hydra/launcher=bank`, once per `--caps` value of max_images), back to back: total wall time, and each job's
 accuracies side by side.

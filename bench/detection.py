@@ -17,12 +17,12 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from reprog.attacks.black_box import BlackBoxVictim
 from reprog.attacks.substitute import SubstituteAttack
 from reprog.data.cifar10 import CIFAR10DataModule
 from reprog.data.mnist import PaddedMNISTDataModule
 from reprog.detectors import StatefulDetector
 from reprog.label_mapping import build_label_map
-from reprog.models.black_box import BlackBoxVictim
 from reprog.models.frozen import load_frozen_victim
 from reprog.program import build_program
 
@@ -46,7 +46,7 @@ def reprogramming_traffic(victim, detector: StatefulDetector, data_dir: str, ste
     order = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))
     for step in range(steps):
         i = order[step * batch : (step + 1) * batch]
-        loss = F.cross_entropy(label_map(box.read(program, x[i])), y[i])
+        loss = F.cross_entropy(label_map(box.answer(program, x[i])), y[i])
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()

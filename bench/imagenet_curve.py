@@ -58,7 +58,7 @@ def row(name: str, run: Path) -> dict:
         "task": cfg["data"]["_target_"].rsplit(".", 1)[1],
         "canvas": cfg["data"]["canvas_size"],
         "image_size": cfg["data"]["digit_size"],
-        "program": cfg["program"]["family"],
+        "program": cfg["program"].get("kind") or cfg["program"]["family"],  # runs before the rename say family
         "mapping": cfg["mapping"]["kind"],
         "victim_weights": cfg["model"].get("weights") if not cfg["victim"].get("random_init") else None,
         "precision": cfg["trainer"]["precision"],

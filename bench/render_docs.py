@@ -1,4 +1,4 @@
-"""Render every results table in the documentation from the JSON record that holds its figures.
+"""Render every results table and inline figure in the documentation from the JSON record that holds its figures.
 
 A table lives in a page between two marker comments, naming its record (a path from the repository root) and,
 for records that make more than one table, which one:
@@ -7,8 +7,18 @@ for records that make more than one table, which one:
     ... generated: the table, then the command that made the record ...
     <!-- /table -->
 
-    python bench/render_docs.py           # rewrite every table in README.md and docs/**/*.md
-    python bench/render_docs.py --check   # exit 1 and name the pages whose tables differ from their records
+    python bench/render_docs.py           # rewrite every table and value in README.md and docs/**/*.md
+    python bench/render_docs.py --check   # exit 1 and name the pages whose tables or values differ from their records
+
+A figure in prose (or in a hand-made table) is one value of a record, between an inline marker pair that names the
+record, the value's key and its format:
+
+    starts the victim at <!-- value: docs/transfer_cpu.json accuracy[4][0] pct -->27.91 %<!-- /value -->
+
+A key is a path into the record: `.name`, `[index]`, `["a key with spaces"]`, or `[field=value]` (the first list
+element whose field equals value); `DERIVED` adds computed keys to a record (ranges, minima, differences). A format
+is `pct`, `pt` (points, no unit), `x` (a ratio, `×`), `s` (seconds), `f` or `num`, with an optional digit count
+(`pct1`, `x3`); a (low, high) pair renders as a range, `9–23 %`.
 
 `tests/test_docs.py` runs the check, so a page cannot drift from its record. Add a record: a function below that
 turns it into a markdown table, one entry in `RECORDS` (with the command that made the record, unless the record
@@ -28,6 +38,12 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 MARKER = re.compile(r"(<!-- table: (?P<path>\S+)(?: (?P<variant>[^>]*?))? -->\n)(?P<body>.*?)(<!-- /table -->)", re.S)
+VALUE = re.compile(
+    r"(<!-- value: (?P<path>\S+) (?P<key>(?:[^\s\[]|\[[^\]]*\])+)(?: (?P<fmt>\w+))? -->)"
+    r"(?P<body>[^\n]*?)(<!-- /value -->)"
+)
+KEY = re.compile(r'\.?([^.\[\]\s]+)|\["([^"]*)"\]|\[(-?\d+)\]|\[([^\]=]+)=([^\]]*)\]')
+FORMAT = re.compile(r"(pct|pt|x|s|f|num)(\d*)")
 
 
 def pct(x: float | None, digits: int = 2) -> str:
@@ -42,6 +58,113 @@ def table(header: list[str], rows: list[list[Any]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------------------ inline values
+def lookup(record: Any, key: str) -> Any:
+    """The value at `key` in a record: `a.b[0]["c d"][name=x]` (see the module's docstring)."""
+    pos, x = 0, record
+    while pos < len(key):
+        m = KEY.match(key, pos)
+        if not m or m.end() == pos:
+            raise KeyError(f"bad key {key!r} at {key[pos:]!r}")
+        name, quoted, index, field, value = m.groups()
+        if index is not None:
+            x = x[int(index)]
+        elif field is not None:
+            x = next((e for e in x if str(e.get(field)) == value), None)
+            if x is None:
+                raise KeyError(f"{key!r}: no element with {field}={value}")
+        else:
+            x = x[quoted if quoted is not None else name]
+        pos = m.end()
+    return x
+
+
+def formatted(x: Any, fmt: str | None) -> str:
+    """One value as the page shows it; a (low, high) pair as a range with the unit once: `9–23 %`."""
+    if isinstance(x, (list, tuple)):
+        lo, hi = (formatted(v, fmt) for v in x)
+        unit = re.search(r"[^\d.,+-]*$", hi).group(0)
+        return f"{lo.removesuffix(unit) if unit and lo.endswith(unit) else lo}–{hi}"
+    if fmt is None:
+        return str(x)
+    m = FORMAT.fullmatch(fmt)
+    if not m:
+        raise ValueError(f"unknown format {fmt!r}")
+    kind, digits = m.group(1), m.group(2)
+    d = int(digits) if digits else {"pct": 2, "pt": 1, "x": 2, "s": 0, "f": 2, "num": 0}[kind]
+    if kind == "pct":
+        return f"{100 * x:.{d}f} %"
+    if kind == "pt":
+        return f"{100 * x:.{d}f}"
+    if kind == "x":
+        return f"{x:.{d}f}×"
+    if kind == "s":
+        return f"{x:,.{d}f} s"
+    return f"{x:,.{d}f}"
+
+
+def span(values: list[float]) -> tuple[float, float]:
+    return min(values), max(values)
+
+
+def transfer_facts(r: dict) -> dict:
+    """Program transfer between architectures (the substitute left out) and between two seeds of one."""
+    names = r["names"]
+    arch = [None if n.startswith("substitute") else n.split(" seed")[0] for n in names]
+    pairs = [(i, j) for i in range(len(names)) for j in range(len(names)) if i != j and arch[i] and arch[j]]
+    return {
+        "across_architectures": span([r["accuracy"][i][j] for i, j in pairs if arch[i] != arch[j]]),
+        "between_seeds": span([r["accuracy"][i][j] for i, j in pairs if arch[i] == arch[j]]),
+    }
+
+
+def airbench_facts(r: dict) -> dict:
+    """Ours against the reference: test-accuracy difference and each one's lossless-over-JPEG gain."""
+    return {
+        "test_acc_gain": r["ours"]["test_acc"] - r["reference"]["test_acc"],
+        "lossless_gain": {
+            k: r[k]["lossless_check"]["lossless"] - r[k]["lossless_check"]["jpeg"] for k in ("reference", "ours")
+        },
+    }
+
+
+def bank_facts(r: dict) -> dict:
+    """The best speed-up of a bank step per victim and batch, low and high across them."""
+    best: dict[tuple, float] = {}
+    for row in r["rows"]:
+        key = (row["model"], row["batch"])
+        best[key] = max(best.get(key, 0.0), row["speedup"])
+    return {"peak_speedup": span(list(best.values()))}
+
+
+DERIVED: dict[str, Callable[[dict], dict]] = {
+    "docs/bank_throughput_cpu.json": bank_facts,
+    "docs/transfer_cpu.json": transfer_facts,
+    "docs/bench/suite_cpu.json": lambda r: {"min_ratio": min(x["ratio"] for x in r["results"])},
+    "docs/bench/memory_format_cpu.json": lambda r: {"speedup_range": span([x["speedup"] for x in r["results"]])},
+    "docs/bench/host_memory_cpu.json": lambda r: {
+        "peak_increase": span([s["on"]["peak_mib"] / s["off"]["peak_mib"] - 1 for s in r["summary"].values()])
+    },
+    "docs/bench/airbench_reference_cpu.json": airbench_facts,
+    "docs/bench/time_to_accuracy_pixel_cpu.json": lambda r: {
+        "program_last3_gain": r["program"]["epochs"][-1][1] - r["program"]["epochs"][-4][1]
+    },
+}
+
+
+def value(path: str, key: str, fmt: str | None, page: Path) -> str:
+    """One figure in prose, from its record."""
+    if path not in RECORDS:
+        raise KeyError(f"{page}: no record {path}; add it to RECORDS in bench/render_docs.py")
+    record = json.loads((ROOT / path).read_text())
+    if path in DERIVED:
+        record = {**record, **DERIVED[path](record)}
+    try:
+        return formatted(lookup(record, key), fmt)
+    except (KeyError, IndexError, TypeError) as e:
+        raise KeyError(f"{page}: {path} has no value at {key!r} ({e})") from e
 
 
 # ---------------------------------------------------------------------------------------------------------- renderers
@@ -381,6 +504,78 @@ def reliability(r: dict, variant: str | None) -> str:
     return summary + "\n\n" + table(["bad input", "outcome", "what the user reads"], rows)
 
 
+def patch_size(r: dict, variant: str | None) -> str:
+    """Targeted patch success against its size (bench/patch_size.py's record), one row a size; `commands`: each run."""
+    rows = sorted(r["rows"], key=lambda x: x["size_percent"])
+    if variant == "commands":
+        return table(["size", "command"], [[f"{x['size_percent']:g} %", f"`{x['command']}`"] for x in rows])
+    body = table(
+        ["patch size (of the area)", "side (exact area)", "success (targeted)", "fit steps", "run wall time"],
+        [
+            [
+                f"{x['size_percent']:g} %",
+                f"{x['side_px']} px ({x['area_percent']:g} %)",
+                f"**{pct(x['success'])}**",
+                x["fit_steps"],
+                f"{x['wall_s']:.0f} s",
+            ]
+            for x in rows
+        ],
+    )
+    return f"{r['note']}; {r['device']}, {r['total_wall_s'] / 60:.1f} min in all.\n\n{body}"
+
+
+def program_eot(r: dict, variant: str | None) -> str:
+    """The MNIST program's test accuracy, trained with or without EOT, scored digitally and under each transform
+    (bench/program_eot.py's record); `commands`: each run."""
+    if variant == "commands":
+        return table(["run", "command"], [[x["name"], f"`{x['command']}`"] for x in r["rows"]])
+    by = {x["name"]: x for x in r["rows"]}
+
+    def acc(name: str, key: str = "test_acc") -> str:
+        return pct(by[name][key]) if name in by and by[name].get(key) is not None else "—"
+
+    rows = [["none (digital)", acc("none"), acc("none_under_affine"), acc("none_under_photo"), by.get("none")]]
+    for t in ("affine", "photo"):
+        cells = {t: f"**{acc(t)}**"}
+        rows.append(
+            [
+                f"EOT under `{t}`",
+                acc(t, "test_acc_untransformed"),
+                cells.get("affine", "—"),
+                cells.get("photo", "—"),
+                by.get(t),
+            ]
+        )
+    rows = [[*row[:4], "—" if row[4] is None else f"{row[4]['train_s']:.0f} s"] for row in rows]
+    return table(["program trained", "test acc, digital", "under `affine`", "under `photo`", "training time"], rows)
+
+
+def art_patch(r: dict, variant: str | None) -> str:
+    """Our patch beside ART's AdversarialPatchPyTorch, same victim, images, size and budget (bench/art_patch.py)."""
+    s = r["settings"]
+    head = (
+        f"{s['size']:g} % square patch ({r['side_px']} px), target class {s['target']}, {s['epochs']} epochs on "
+        f"{s['fit_images']:,} training images (Adam, lr {s['lr']:g}, batch {s['batch_size']}), scored on "
+        f"{s['test_images']} test images ({r['rows']['ours']['counted_images']} of another class that the victim "
+        f"gets right); {r['device']}, {r['threads']} threads."
+    )
+    rows = [
+        [
+            "ours (`reprog.attacks.patch`)" if name == "ours" else f"ART {r['art_version']} `AdversarialPatchPyTorch`",
+            f"{x['fit_s']:.0f} s",
+            f"**{pct(x['success'])}**",
+            pct(x["success_art_placements"]) if "success_art_placements" in x else "—",
+        ]
+        for name, x in r["rows"].items()
+    ]
+    return (
+        head
+        + "\n\n"
+        + table(["patch", "learning time", "success, the same seeded placements", "success, ART's placements"], rows)
+    )
+
+
 # ------------------------------------------------------------------------------------------ records and their commands
 V = "outputs/i19/victim/victim.safetensors"
 R = "outputs/i19"
@@ -392,11 +587,6 @@ RECORDS: dict[str, tuple[Callable[[dict, str | None], str], str | None]] = {
         f"victims=[{R}/victim/victim.safetensors,{R}/r20s1/victim.safetensors,{R}/r18/victim.safetensors,"
         f"{R}/airbench/victim.safetensors,{R}/substitute/substitute_eps8.safetensors] "
         '"names=[resnet20 seed 0,resnet20 seed 1,resnet18,airbench,substitute of seed 0]" out=docs/transfer_cpu',
-    ),
-    "docs/black_box_curve_cpu.json": (
-        query_curve,
-        "python bench/black_box_curve.py --runs cold=<cold run> warm=<warm run> --white-box <white-box run> "
-        "--out docs/black_box_curve_cpu",
     ),
     "docs/black_box_grid_cpu.json": (
         query_curve,
@@ -451,6 +641,9 @@ RECORDS: dict[str, tuple[Callable[[dict, str | None], str], str | None]] = {
     "docs/bench/imagenet_step_cpu.json": (imagenet_step, None),
     "docs/imagenet_protocol_cpu.json": (imagenet_protocol, None),
     "docs/bench/reliability_cpu.json": (reliability, "python bench/reliability.py"),
+    "docs/bench/patch_size_cpu.json": (patch_size, None),
+    "docs/bench/program_eot_cpu.json": (program_eot, None),
+    "docs/bench/art_patch_cpu.json": (art_patch, None),
 }
 
 
@@ -475,8 +668,11 @@ def pages() -> list[Path]:
 
 def rendered(page: Path) -> str:
     text = page.read_text()
-    return MARKER.sub(
+    text = MARKER.sub(
         lambda m: m.group(1) + "\n" + render(m.group("path"), m.group("variant"), page) + "\n" + m.group(5), text
+    )
+    return VALUE.sub(
+        lambda m: m.group(1) + value(m.group("path"), m.group("key"), m.group("fmt"), page) + m.group(6), text
     )
 
 

@@ -13,32 +13,28 @@ from collections.abc import Mapping
 from pathlib import Path
 
 
-def _write_temp(path: Path, data: bytes) -> Path:
-    temp = path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp")
+def _write_temp(temp: Path, data: bytes) -> None:
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    return temp
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def write_files(files: Mapping[str | Path, bytes | str]) -> list[Path]:
     """Write every file to a temporary name first, then rename them in the given order.
 
     No target is touched until every file is written in full; only a kill between two renames can leave
-    the first ones renamed and not the rest, so put first the file that stands on its own.
+    the first ones renamed and not the rest, so put first the file that stands on its own. Each temporary name is
+    listed before the file is created, so an exception at any moment (a signal's, too) removes every one of them.
     """
     temps: list[tuple[Path, Path]] = []
     try:
         for path, data in files.items():
             path = Path(path)
             path.parent.mkdir(parents=True, exist_ok=True)
-            temps.append((_write_temp(path, data.encode() if isinstance(data, str) else data), path))
+            temps.append((path.with_name(f".{path.name}.{secrets.token_hex(4)}.tmp"), path))
+            _write_temp(temps[-1][0], data.encode() if isinstance(data, str) else data)
         for temp, path in temps:
             os.replace(temp, path)
     finally:

@@ -1,10 +1,12 @@
 """A sweep's reprogramming jobs trained as program banks: `python train.py -m ... hydra/launcher=bank`.
 
-`plan` groups the jobs whose configs differ only in what each program of a bank may choose for itself
-(`PER_PROGRAM`: placement, program family, label map, optimizer settings, warm start), and caps a bank at
-`max_images` stacked images per step by splitting it into sub-banks. `run_bank` trains one bank in this process
-and leaves each job's folder as the job would have: `metrics.json`, `program.safetensors` + `.json`, TensorBoard
-scalars. The launcher (`hydra_plugins/reprog_bank_launcher`) makes the folders and runs every other job as usual.
+`plan` groups the jobs whose configs differ only in what each program of a bank may choose for itself (what the
+task class declares in `member_keys`, and the data module class in its own: placement, program kind, label map,
+optimizer settings, warm start), and caps a bank at `max_images` stacked images per step by splitting it into
+sub-banks. `run_bank` trains one bank in this process through the run's own steps (`reprog.run`), with the task
+built from the config (`_target_`) and K members, and leaves each job's folder as the job would have:
+`metrics.json`, `program.safetensors` + `.json`, TensorBoard scalars. The launcher
+(`hydra_plugins/reprog_bank_launcher`) makes the folders and runs every other job as usual.
 """
 
 import json
@@ -12,44 +14,27 @@ import logging
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytorch_lightning as pl
 import torch
-from hydra.utils import instantiate
+from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.callbacks import ProgressBar
 
 from reprog.callbacks.progress_log import ProgressLog
 from reprog.cli import one_line
 from reprog.config_schema import check_config
-from reprog.data.target_images import RESIZE
-from reprog.errors import UserError
-from reprog.host_memory import keep_freed_host_memory
-from reprog.hparams_view import log_hparams
+from reprog.errors import Diverged, UserError
 from reprog.instantiators import instantiate_group
-from reprog.modules.bank import BankMember, BankModule
+from reprog.modules.reprogram import ReprogramModule
 from reprog.placement import Placement
-from reprog.program_io import save_program
-from reprog.run_summary import RunRecord, plain_metrics
+from reprog.run import build_trainer, check_trains_something, finish, fit_task, open_data, prepare, test_task
+from reprog.run_summary import RunRecord
 
 log = logging.getLogger("reprog")
 
-# what each program of a bank may set for itself (everything else must be equal across the bank)
-PER_PROGRAM = (
-    "data.digit_size",
-    "data.position",
-    "program",
-    "mapping",
-    "optimizer",
-    "task.program",
-    "task.mapping",
-    "task.optimizer",
-    "task.init_program",
-    "task.program_seed",
-)
 SHARED_OPTIMIZER = ("optimizer._target_", "optimizer._partial_")  # one optimizer class for the whole bank
 PER_JOB = ("paths.output_dir", "trainer.default_root_dir", "logger", "callbacks")  # each job's own folder and logs
 # callbacks a bank replaces (per-program best epochs, per-job TensorBoard); any other acts on one program
@@ -95,7 +80,7 @@ def plan(configs: Sequence[dict[str, Any] | None], max_images: int | None) -> Pl
     alone, notes = [], []
     for i, cfg in enumerate(configs):
         why = "its config does not resolve" if cfg is None else alone_because(cfg)
-        if why:
+        if cfg is None or why:
             alone.append(i)
             notes.append(f"job {i} runs alone: {why}")
         else:
@@ -108,7 +93,9 @@ def plan(configs: Sequence[dict[str, Any] | None], max_images: int | None) -> Pl
         )
     banks = []
     for members in groups.values():
-        batch, cap = int(configs[members[0]]["data"]["batch_size"]), images_cap(configs[members[0]], max_images)
+        first = configs[members[0]]
+        assert first is not None  # grouped, so it resolved
+        batch, cap = int(first["data"]["batch_size"]), images_cap(first, max_images)
         per_bank = cap // batch if max_images else max(1, cap // batch)
         if per_bank < 1:
             raise UserError(
@@ -130,12 +117,12 @@ def plan(configs: Sequence[dict[str, Any] | None], max_images: int | None) -> Pl
 def alone_because(cfg: dict[str, Any]) -> str | None:
     """Why a job cannot share a bank, or None."""
     task, trainer = cfg.get("task") or {}, cfg.get("trainer") or {}
-    if not str(task.get("_target_", "")).endswith("ReprogramModule"):
-        return "not a reprogramming job"
+    if not _member_keys(task):
+        return "its task trains one model, not a bank of programs"
     if task.get("oracle"):
-        return "a black-box job (its victim answers through an oracle, one program at a time)"
+        return "a black-box job (its victim answers through an oracle, each job against its own budget)"
     if (task.get("transform") or {}).get("kind", "none") != "none":
-        return "it trains through a transform (EOT), which a bank does not apply"
+        return "it trains through a transform (EOT), whose draws a bank would share"
     if cfg.get("ckpt_path") or not cfg.get("train", True):
         return "it resumes a checkpoint or does not train"
     if str(trainer.get("devices")) not in ("1", "auto") or trainer.get("strategy") not in (None, "auto"):
@@ -151,26 +138,42 @@ def alone_because(cfg: dict[str, Any]) -> str | None:
     return None
 
 
+def _member_keys(node: dict[str, Any]) -> tuple[str, ...]:
+    """What the class a config node builds lets each program of a bank set for itself (`member_keys`)."""
+    try:
+        return tuple(getattr(get_class(node["_target_"]), "member_keys", ()))
+    except Exception:  # no or no importable _target_: the job runs alone, and fails there if it must
+        return ()
+
+
+def per_program(cfg: dict[str, Any]) -> tuple[str, ...]:
+    """The config keys a bank's programs may differ in: the task's `member_keys` (and the groups they are
+    interpolated from), and the data module's."""
+    task = _member_keys(cfg.get("task") or {})
+    return (*task, *(f"task.{k}" for k in task), *(f"data.{k}" for k in _member_keys(cfg.get("data") or {})))
+
+
 def bank_key(cfg: dict[str, Any]) -> str:
     """What must be equal across a bank: the config without what each program or job sets for itself."""
-    flat = _flatten(cfg)
-    dropped = lambda key: (
-        key not in SHARED_OPTIMIZER and any(key == p or key.startswith(p + ".") for p in PER_PROGRAM + PER_JOB)
-    )
-    return json.dumps({k: v for k, v in flat.items() if not dropped(k)}, sort_keys=True, default=str)
+    own = per_program(cfg) + PER_JOB
+    dropped = lambda key: key not in SHARED_OPTIMIZER and any(key == p or key.startswith(p + ".") for p in own)  # noqa: E731
+    return json.dumps({k: v for k, v in _flatten(cfg).items() if not dropped(k)}, sort_keys=True, default=str)
 
 
-def member(cfg: dict[str, Any] | DictConfig) -> BankMember:
-    """One job's program, as a member of a bank."""
-    data = cfg["data"]
-    return BankMember(
-        placement=Placement.make(data["canvas_size"], data["digit_size"], data.get("position")),
-        program=dict(cfg["program"]),
-        mapping=dict(cfg["mapping"]),
-        optimizer={k: v for k, v in cfg["optimizer"].items() if k not in ("_target_", "_partial_")},
-        init_program=(cfg.get("task") or {}).get("init_program"),
-        seed=(cfg.get("task") or {}).get("program_seed"),
-    )
+def member(cfg: dict[str, Any] | DictConfig, name: str = "") -> dict[str, Any]:
+    """One job's program, as a member of a bank (`reprog.modules.reprogram.Member`'s fields)."""
+    data, task = cfg["data"], cfg.get("task") or {}
+    where = {"canvas": data["canvas_size"], "size": data["digit_size"], "position": data.get("position")}
+    Placement.make(**where)  # its one-line error, before any job runs
+    return {
+        "placement": where,
+        "program": dict(task["program"]),
+        "mapping": dict(task["mapping"]),
+        "optimizer": {k: v for k, v in task["optimizer"].items() if k not in ("_target_", "_partial_")},
+        "init_program": task.get("init_program"),
+        "seed": task.get("program_seed"),
+        "name": name,
+    }
 
 
 def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_images: int | None) -> list[Any]:
@@ -178,90 +181,65 @@ def run_bank(configs: Sequence[DictConfig], overrides: Sequence[list[str]], max_
     start, dirs = time.perf_counter(), [Path(c.paths.output_dir) for c in configs]
     for d in dirs:  # the launcher has made them; a caller outside Hydra may not have
         d.mkdir(parents=True, exist_ok=True)
-    bank = {"size": len(configs), "jobs": [d.name for d in dirs]}
+    jobs = [d.name for d in dirs]
+    bank = {"size": len(configs), "jobs": jobs}
     records = [RunRecord(d / "metrics.json", overrides=list(o), bank=bank) for d, o in zip(dirs, overrides)]
     try:
         with ExitStack() as stack, _job_logs(d / "train.log" for d in dirs):
             for record in records:
                 stack.enter_context(record.tracking(describe=one_line))
-            module, trainer = _fit_and_test(configs, dirs, records, max_images)
+            module, trainer, epochs, steps = _fit_and_test(configs, dirs, records, max_images)
     except Exception as e:  # every job's metrics.json already says how it failed
-        log.error("the bank of jobs %s failed: %s", ", ".join(bank["jobs"]), one_line(e))
+        log.error("the bank of jobs %s failed: %s", ", ".join(jobs), one_line(e))
         return [e] * len(configs)
 
-    values, wall = [], round(time.perf_counter() - start, 2)
+    values: list[Any] = []
     for k, (cfg, record) in enumerate(zip(configs, records)):
-        metrics = plain_metrics(module.results[k])
         if k in module.failed:
-            record.update(
-                status="failed", error=f"the program of this job, in a bank: {module.failed[k]}", metrics=metrics
-            )
-            values.append(RuntimeError(module.failed[k]))
+            why = f"the program of this job, in a bank: {module.failed[k]}; lower the learning rate (optimizer.lr)"
+            record.update(status="diverged", error=why, metrics=module.results[k])
+            values.append(Diverged(why))
             continue
-        record.update(
-            status="completed",
-            metrics=metrics,
-            epochs=trainer.current_epoch,
-            steps=trainer.global_step,
-            wall_time_s=wall,
-            world_size=1,
+        metrics = finish(
+            cfg, record, trainer, module.results[k], epochs, steps, start, overrides[k], module.member_loggers[k]
         )
-        hparams = {"seed": cfg.get("seed"), **dict(o.split("=", 1) for o in overrides[k] if "=" in o)}
-        log_hparams(module.member_loggers[k], hparams, metrics)
         for logger in module.member_loggers[k]:
             logger.finalize("success")
         values.append(metrics.get(cfg.get("optimized_metric") or ""))
-    log.info("bank of %d programs trained in %.1f s; %d failed", len(configs), wall, len(module.failed))
+    log.info(
+        "bank of %d programs trained in %.1f s; %d diverged",
+        len(configs),
+        time.perf_counter() - start,
+        len(module.failed),
+    )
     return values
 
 
 def _fit_and_test(
     configs: Sequence[DictConfig], dirs: list[Path], records: list[RunRecord], max_images: int | None
-) -> tuple[BankModule, pl.Trainer]:
-    cfg = configs[0]  # equal to the others outside PER_PROGRAM and PER_JOB
-    if cfg.get("seed") is not None:
-        pl.seed_everything(cfg.seed, workers=True)
-    torch.set_float32_matmul_precision(cfg.get("float32_matmul_precision", "highest"))
-    if cfg.get("keep_freed_host_memory"):
-        keep_freed_host_memory()
+) -> tuple[ReprogramModule, Any, int, int]:
+    """The run's steps for a bank: one task with a member per job, each job's program exported into its folder."""
+    cfg = configs[0]  # equal to the others outside what each program or job sets for itself
+    prepare(cfg)
     datamodule = instantiate(cfg.data, digit_size=None)  # target images at their own size; each program places them
-    module = BankModule(
-        victim=OmegaConf.to_container(cfg.task.victim),
-        members=[replace(member(c), name=d.name) for c, d in zip(configs, dirs)],
-        optimizer=instantiate(cfg.optimizer),
-        scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
-        num_classes=cfg.task.num_classes,
-        eval_programs=max(1, images_cap(cfg, max_images) // cfg.data.eval_batch_size),
+    members = [member(c, d.name) for c, d in zip(configs, dirs)]
+    module = instantiate(
+        cfg.task, members=members, eval_programs=max(1, images_cap(cfg, max_images) // cfg.data.eval_batch_size)
     )
     module.member_loggers = [instantiate_group(c.get("logger")) for c in configs]
-    callbacks = instantiate_group(cfg.get("callbacks"))  # the bank's progress, drawn or logged
-    bars = [c for c in callbacks if isinstance(c, ProgressBar) and cfg.trainer.enable_progress_bar]
-    trainer: pl.Trainer = instantiate(
-        cfg.trainer,
-        callbacks=bars + [c for c in callbacks if isinstance(c, ProgressLog)],
-        logger=False,
-        enable_checkpointing=False,
-        devices=1,
-    )
-    datamodule.prepare_data()
-    for stage in ("fit", "test") if cfg.get("test") else ("fit",):
-        datamodule.setup(stage)
+    progress = [c for c in instantiate_group(cfg.get("callbacks")) if isinstance(c, (ProgressBar, ProgressLog))]
+    trainer = build_trainer(cfg, progress, logger=False, enable_checkpointing=False, devices=1)
+    open_data(datamodule, ["fit", "test"] if cfg.get("test") else ["fit"])
+    check_trains_something(cfg, datamodule)
     log.info("training a bank of %d programs (jobs %s)", len(configs), ", ".join(d.name for d in dirs))
-    trainer.fit(module, datamodule=datamodule, weights_only=True)
-    module.restore_best()
+    _, epochs, steps = fit_task(trainer, module, datamodule)
     if cfg.get("export"):  # before testing can fail
         for k in module.live():
-            path = save_program(
-                dirs[k] / "program.safetensors",
-                module.bank.programs[k],
-                module.bank.label_maps[k],
-                {"sha256": module.victim.sha256, "model": module.victim.spec},
-                target={"resize": RESIZE},
-            )
+            path = module.export(dirs[k], k)
             records[k].update(exports=[str(path), str(path.with_suffix(".json"))])
     if cfg.get("test"):
-        trainer.test(module, datamodule=datamodule, weights_only=True)
-    return module, trainer
+        test_task(trainer, module, datamodule)
+    return module, trainer, epochs, steps
 
 
 @contextmanager

@@ -1,9 +1,9 @@
 """Turn bad input into one clear line on stderr and a non-zero exit, never a traceback wall.
 
-Set HYDRA_FULL_ERROR=1 to get the full traceback instead. In a multirun the error is re-raised so
-that Hydra marks just that job as failed and the sweep goes on; a signal (SIGINT, SIGTERM) stops the whole
-sweep with 130 or 143, as it stops a single run. The job's `metrics.json` records the
-failure or interruption itself (`reprog.run_summary.RunRecord`), so a sweep report keeps it.
+Set HYDRA_FULL_ERROR=1 to get the full traceback instead. In a multirun the error is raised as a `JobFailed`, so
+that Hydra marks just that job as failed, the sweep goes on, and it ends with that one line and exit 1; a signal
+(SIGINT, SIGTERM) stops the whole sweep with 130 or 143, as it stops a single run. The job's `metrics.json` records
+the failure or interruption itself (`reprog.run_summary.RunRecord`), so a sweep report keeps it.
 """
 
 import functools
@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.core.hydra_config import HydraConfig
-from hydra.errors import InstantiationException
+from hydra.errors import CompactHydraException, InstantiationException
 from hydra.types import RunMode
 from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
 
@@ -25,6 +25,11 @@ from reprog.run_summary import interruption, resume_point
 log = logging.getLogger("reprog")
 
 USER_ERRORS = (UserError, InstantiationException, OmegaConfBaseException)
+
+
+class JobFailed(CompactHydraException):
+    """A sweep job's one-line error: Hydra marks the job failed, the sweep goes on, and at its end Hydra prints this
+    line (no traceback) and exits 1."""
 
 
 def one_line(error: BaseException) -> str:
@@ -64,7 +69,7 @@ def exit_on_user_error(task: Callable[..., Any]) -> Callable[..., Any]:
             message = one_line(e)
             log.error(message)
             if multirun:
-                raise
+                raise JobFailed(f"error: {message}") from None
             raise SystemExit(f"error: {message}") from None
 
     return wrapper

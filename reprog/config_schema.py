@@ -1,61 +1,27 @@
-"""The domain of every numeric and boolean setting, checked once on the composed config before anything runs.
+"""The domain of every numeric and boolean setting that belongs to no plug-in, checked once on the composed config
+before anything runs.
 
-One table, keyed by the setting's dotted path (`*` matches any part of a path, so one rule covers a
-setting wherever an experiment puts it, e.g. every attack's `steps`). A value outside its domain stops the
-run with one line that names the key, the value and the valid range:
+One table, keyed by the setting's dotted path (`*` matches any part of a path). A value outside its domain stops
+the run with one line that names the key, the value and the valid range:
 
     error: data.batch_size=abc: expected an integer >= 1
+
+The settings of a plug-in (a program, label map, attack, oracle, estimator, model, transform or adversarial-training
+recipe) are not here: each checks its own where it is built (`reprog.registry`, `reprog.domains.check`), so they
+are declared once, in its own signature.
 
 Why a table and not Hydra structured configs: dataclass schemas check types but not ranges, and they
 would freeze every group's keys in Python beside the YAML that already declares them.
 """
 
-import math
-from dataclasses import dataclass
+from collections.abc import Iterable
 from fnmatch import fnmatchcase
-from typing import Any
+from typing import Any, cast
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
+from reprog.domains import FLAG, FRACTION, INT_0, INT_1, NON_NEGATIVE, POSITIVE, Domain, show
 from reprog.errors import UserError
-
-
-@dataclass(frozen=True)
-class Domain:
-    kind: type  # int, float or bool
-    low: float = -math.inf
-    high: float = math.inf
-    open_low: bool = False  # low itself is outside (e.g. a learning rate > 0)
-    nullable: bool = False
-
-    def admits(self, value: Any) -> bool:
-        if value is None:
-            return self.nullable
-        if self.kind is bool:
-            return isinstance(value, bool)
-        if isinstance(value, bool) or not isinstance(value, (int, float) if self.kind is float else int):
-            return False
-        if not math.isfinite(value):
-            return False
-        return (value > self.low if self.open_low else value >= self.low) and value <= self.high
-
-    def describe(self) -> str:
-        if self.kind is bool:
-            text = "true or false"
-        else:
-            noun = "an integer" if self.kind is int else "a number"
-            bounds = []
-            if self.low > -math.inf:
-                bounds.append(f"{'>' if self.open_low else '>='} {self.low:g}")
-            if self.high < math.inf:
-                bounds.append(f"<= {self.high:g}")
-            text = f"{noun} {' and '.join(bounds)}".strip()
-        return text + (", or null" if self.nullable else "")
-
-
-INT_1, INT_0 = Domain(int, 1), Domain(int, 0)
-POSITIVE, NON_NEGATIVE, FRACTION = Domain(float, 0, open_low=True), Domain(float, 0), Domain(float, 0, 1)
-FLAG = Domain(bool)
 
 # First match wins: specific paths before patterns.
 RULES: dict[str, Domain] = {
@@ -78,6 +44,7 @@ RULES: dict[str, Domain] = {
     "trainer.num_nodes": INT_1,
     "data.val_size": INT_0,
     "data.split_seed": INT_0,
+    "data.seed": INT_0,
     "data.num_workers": INT_0,
     "data.crop_padding": INT_0,
     "data.mean": FRACTION,
@@ -85,21 +52,16 @@ RULES: dict[str, Domain] = {
     "data.download": FLAG,
     "data.augment": FLAG,
     "data.device_resident": FLAG,
-    "*batch_size": INT_1,
+    "data.*batch_size": INT_1,
+    "data.*_size": INT_1,  # digit_size, canvas_size, train_size, test_size
+    "data.channels": INT_1,
+    "data.grid": INT_1,
+    "data.square": INT_1,
     "*num_classes": Domain(int, 2),
-    "*digit_size": INT_1,
-    "*canvas_size": INT_1,
-    "*channels": INT_1,
-    "oracle.grid": Domain(int, 1, nullable=True),  # before data's *.grid
-    "*train_size": INT_1,
-    "*test_size": INT_1,
-    "*.grid": INT_1,
-    "*.square": INT_1,
-    "*channels_last": FLAG,
+    "*channels_last": FLAG,  # how a model runs (reprog.models.runtime), not what it computes
     "*compile": FLAG,
-    "*random_init": FLAG,
-    "*random_start": FLAG,
-    "*learn_scale": FLAG,
+    "victim.random_init": FLAG,
+    "victim.seed": INT_0,
     "optimizer.lr": POSITIVE,
     "optimizer.weight_decay": NON_NEGATIVE,
     "optimizer.momentum": FRACTION,
@@ -108,57 +70,18 @@ RULES: dict[str, Domain] = {
     "scheduler.pct_start": Domain(float, 0, 1, open_low=True),
     "scheduler.gamma": POSITIVE,
     "scheduler.every_epochs": INT_1,
-    "program.lam": NON_NEGATIVE,
-    "program.init_scale": Domain(float),
-    "program.mask_width": INT_1,
-    "mapping.k": INT_1,
-    "mapping.batches": INT_1,
-    "mapping.top_k": INT_0,
-    "mapping.laplace": NON_NEGATIVE,
+    "program.lam": NON_NEGATIVE,  # the task's weight of the program's regularizer
+    "mapping.batches": INT_1,  # the task's fit schedule of a map that learns from data
     "task.label_smoothing": Domain(float, 0, 1, nullable=False),
     "task.norm_bias_lr_scale": POSITIVE,
     "task.tta_level": Domain(int, 0, 2),
     "task.image_samples": INT_0,
     "task.fit_size": INT_1,
     "task.masking_gap": FRACTION,
-    "task.attacks.*.momentum": NON_NEGATIVE,
-    "*eot_samples": Domain(int, 1, nullable=True),  # draws of the transform averaged per gradient (null: no EOT)
     "task.eval_draws": INT_1,
-    "task.attacks.*.size": Domain(float, 0, 100, open_low=True),  # a patch's share of the image area, in percent
-    "task.attacks.*.degrees": NON_NEGATIVE,
-    "transform.degrees": NON_NEGATIVE,
-    "transform.translate": FRACTION,
-    "transform.brightness": NON_NEGATIVE,
-    "transform.blur": NON_NEGATIVE,
-    "transform.noise": NON_NEGATIVE,
-    "*.lam_period": Domain(int, 1, nullable=True),
-    "*.reservoir": Domain(int, 1, nullable=True),
-    "*.reservoir_after": INT_0,
-    "*.probe_size": INT_0,
-    "model.whiten_eps": POSITIVE,
-    "oracle.q": INT_1,
-    "oracle.mu": POSITIVE,
-    "oracle.correction": Domain(float, 0, 1),
-    "oracle.top_k": Domain(int, 1, nullable=True),
-    "oracle.decimals": Domain(int, 0, nullable=True),
-    "adv_training.val_batches": INT_1,
-    "adv_training.overfit_floor": FRACTION,
-    "adv_training.grad_align": NON_NEGATIVE,
-    "*.square_queries": Domain(int, 1, nullable=True),
     "task.figure_samples": INT_0,
-    "*eps_255": NON_NEGATIVE,
-    "*.eps": NON_NEGATIVE,
-    "*alpha_255": POSITIVE,
-    "*.alpha": POSITIVE,
-    "*steps": INT_1,
-    "*.epochs": INT_1,
-    "*.rounds": Domain(int, 0),
-    "*seed_size": INT_1,
-    "*.budget": Domain(int, 1, nullable=True),
-    "*.seed": Domain(int, 0, nullable=True),
-    "*.confidence": FRACTION,
-    "*.lam": NON_NEGATIVE,
-    "*.lr": POSITIVE,
+    "task.eps_255": NON_NEGATIVE,
+    "callbacks.*.epochs": INT_1,
     "callbacks.lookahead.every": INT_1,
     "callbacks.lookahead.base": FRACTION,
 }
@@ -173,8 +96,8 @@ def check_config(cfg: DictConfig) -> None:
     for key, value, in_list in _leaves(cfg):
         domain = domain_of(key)
         if domain is not None and not domain.admits(value):
-            setting = f"{key} holds {_show(value)}" if in_list else f"{key}={_show(value)}"
-            raise UserError(f"{setting}: expected {'each item to be ' if in_list else ''}{domain.describe()}")
+            setting = f"{key} holds {show(value)}" if in_list else f"{key}={show(value)}"
+            raise UserError(f"{setting}: expected {'each item to be ' if in_list else ''}{domain.describe(value)}")
     trainer = cfg.get("trainer") or {}
     if cfg.get("train", True) and not trainer.get("fast_dev_run"):
         epochs, steps = trainer.get("max_epochs"), trainer.get("max_steps", -1)
@@ -194,7 +117,8 @@ def _leaves(node: Any, prefix: str = "") -> Any:
     """(dotted key, resolved value, whether it is a list item) for every leaf; a subtree that interpolates
     another one is its copy, skipped."""
     items = node.items_ex(resolve=False) if isinstance(node, DictConfig) else enumerate(node)
-    for key, _ in items:
+    # a config read from YAML has str (or int) keys and a list int indices; none of DictKeyType's bytes or Enum
+    for key, _ in cast(Iterable[tuple[str | int, Any]], items):
         path = f"{prefix}{key}"
         if path == "hydra" or OmegaConf.is_missing(node, key):
             continue
@@ -209,7 +133,3 @@ def _leaves(node: Any, prefix: str = "") -> Any:
             yield from ((path, v, True) for _, v, _ in _leaves(value, f"{path}."))  # items share the list's domain
         else:
             yield path, value, False
-
-
-def _show(value: Any) -> str:
-    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)

@@ -10,11 +10,12 @@ import os
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import torch.distributed as dist
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import read_write
+from omegaconf import DictConfig, read_write
 
 
 @contextmanager
@@ -25,8 +26,9 @@ def ddp_job_scope() -> Iterator[None]:
         return
     hydra_cfg, argv, env = HydraConfig.get(), sys.argv, dict(os.environ)
     sys.argv = [argv[0], *hydra_cfg.overrides.task]
-    with read_write(hydra_cfg.run):
-        hydra_cfg.run.dir = hydra_cfg.runtime.output_dir
+    run = cast(DictConfig, hydra_cfg.run)  # typed as Hydra's dataclass, a DictConfig at runtime
+    with read_write(run):
+        run.dir = hydra_cfg.runtime.output_dir
     try:
         yield
     finally:

@@ -20,11 +20,11 @@ from reprog.errors import UserError
 from reprog.models.frozen import FrozenVictim, load_frozen_victim
 from reprog.predict import read_images
 
-DEFAULTS = {
-    "patch": None,
-    "victim": None,
-    "images": None,
-    "data_dir": None,
+DEFAULTS = {  # "": not given
+    "patch": "",
+    "victim": "",
+    "images": "",
+    "data_dir": "",
     "seed": "0",
     "batch_size": "512",
     "show": "20",
@@ -89,11 +89,12 @@ def main(argv: list[str]) -> None:
     print("predictions:", " ".join(map(str, preds[:show].tolist())), "…" if len(preds) > show else "")
     if y is not None:
         print(f"accuracy: {(preds == y).float().mean().item():.4f} on {len(y)} images")
-        if patch.targeted:
-            other = y != patch.target
+        target = patch.target
+        if isinstance(target, int):  # a targeted patch: its class index
+            other = y != target
             print(
-                f"patch success: {(preds[other] == patch.target).float().mean().item():.4f} "
-                f"(class {patch.target}, on {int(other.sum())} images of other classes)"
+                f"patch success: {(preds[other] == target).float().mean().item():.4f} "
+                f"(class {target}, on {int(other.sum())} images of other classes)"
             )
 
 

@@ -69,8 +69,15 @@ class Placement:
         return cls(canvas, size, int(position[0]), int(position[1]))
 
     @property
+    def origin(self) -> tuple[int, int]:
+        """(top, left) in pixels: `__post_init__` has replaced a None (centre) by its offset."""
+        assert self.top is not None and self.left is not None
+        return self.top, self.left
+
+    @property
     def window(self) -> tuple[slice, slice]:
-        return slice(self.top, self.top + self.size), slice(self.left, self.left + self.size)
+        top, left = self.origin
+        return slice(top, top + self.size), slice(left, left + self.size)
 
     def mask(self) -> torch.Tensor:
         """`M`: a (canvas, canvas) float tensor, 0 where the image sits and 1 elsewhere."""
@@ -85,8 +92,9 @@ class Placement:
                 f"images are {tuple(images.shape[-2:])} but the placement expects "
                 f"{self.size}x{self.size}; the data and the program disagree on the image size"
             )
-        right, bottom = self.canvas - self.left - self.size, self.canvas - self.top - self.size
-        return F.pad(images, (self.left, right, self.top, bottom))
+        top, left = self.origin
+        right, bottom = self.canvas - left - self.size, self.canvas - top - self.size
+        return F.pad(images, (left, right, top, bottom))
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)

@@ -7,9 +7,9 @@
     python -m reprog.predict program=... victim=pretrained images=mnist   # a pretrained victim (efficientnet_lite0)
 
 Settings (key=value): program, victim, images (required); data_dir (env REPROG_DATA_DIR, default data),
-cache_dir (env REPROG_CACHE_DIR, default outputs/cache: where MNIST's .gz originals are extracted, so
-data_dir is only read), batch_size (512), show (20: predictions printed), precision (32-true, or bf16-mixed as
-the ImageNet experiments train and test).
+cache_dir (env REPROG_CACHE_DIR, default outputs/cache: where MNIST's .gz originals and CIFAR-10's archive are
+extracted, so data_dir is only read), batch_size (512), show (20: predictions printed), precision (32-true, or
+bf16-mixed as the ImageNet experiments train and test).
 
 Prints the accuracy (when labels are given) and the first predictions. A program made for another
 victim is refused: its metadata holds the sha256 of the victim it was trained on.
@@ -55,7 +55,8 @@ EXAMPLES = {
 def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Images as uint8 (N, C, H, W), C = 1 or 3, and labels if present; nothing is written under `data_dir`.
 
-    MNIST's .gz originals are extracted into `cache_dir` (default: env REPROG_CACHE_DIR, else outputs/cache).
+    MNIST's .gz originals and CIFAR-10's original archive are extracted into `cache_dir` (default: env
+    REPROG_CACHE_DIR, else outputs/cache).
     """
     if images == "mnist":
         try:
@@ -67,12 +68,12 @@ def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tup
             ) from e
     if images == "cifar10":
         try:
-            return CIFAR10DataModule(data_dir, download=False).load_split(train=False)
-        except UserError as e:
-            what = str(e).rsplit("; ", 1)[0]
+            return CIFAR10DataModule(data_dir, cache_dir=cache_dir, download=False).load_split(train=False)
+        except UserError as e:  # as for MNIST: a corrupt file keeps its own advice
+            what = str(e) if str(e).startswith("corrupt") else str(e).rsplit("; ", 1)[0]
             raise UserError(
                 f"images=cifar10: {what}; point data_dir= (env REPROG_DATA_DIR) at the folder that "
-                "holds cifar10/test.npz or cifar-10-batches-py/"
+                "holds cifar10/test.npz, cifar-10-batches-py/ or cifar-10-python.tar.gz"
             ) from e
     if Path(images).is_dir():
         raise UserError(
@@ -109,6 +110,12 @@ def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tup
 def load(program_path: str, victim_path: str) -> tuple[LoadedProgram, FrozenVictim]:
     """The program and its victim, checked to belong together (before any image is read)."""
     loaded = load_program(program_path)
+    bad = non_finite({"program": loaded.program, "label map": loaded.label_map})
+    if bad:  # it would answer one class for every image, without a word
+        raise UserError(
+            f"program {program_path} holds NaN or inf ({', '.join(bad[:3])}): the run that made it diverged; train "
+            "it again with a lower learning rate (optimizer.lr)"
+        )
     if victim_path == "pretrained":  # rebuilt from the spec the program recorded; the sha256 check still holds
         victim = load_frozen_victim(None, model=loaded.meta["victim"]["model"])
     else:
@@ -118,6 +125,11 @@ def load(program_path: str, victim_path: str) -> tuple[LoadedProgram, FrozenVict
             f"program {program_path} was made for victim sha256 {loaded.victim_sha256[:12]}…, but "
             f"{victim_path} is {victim.sha256[:12]}…; pass the victim it was trained on"
         )
+    if bad := non_finite({"victim": victim}):
+        raise UserError(
+            f"victim {victim_path} holds NaN or inf ({', '.join(bad[:3])}): the run that made it diverged; train "
+            "it again with a lower learning rate (optimizer.lr)"
+        )
     resized = loaded.meta.get("target", {}).get("resize", RESIZE)
     if resized != RESIZE:
         raise UserError(
@@ -125,6 +137,16 @@ def load(program_path: str, victim_path: str) -> tuple[LoadedProgram, FrozenVict
             f"reprog resizes with {RESIZE!r}; use the reprog version that made it"
         )
     return loaded, victim
+
+
+def non_finite(modules: dict[str, torch.nn.Module]) -> list[str]:
+    """`<what> <tensor name>` for each floating-point tensor of the modules that holds NaN or inf."""
+    return [
+        f"{what} {name}"
+        for what, module in modules.items()
+        for name, tensor in module.state_dict().items()
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all())
+    ]
 
 
 @torch.inference_mode()
@@ -163,7 +185,7 @@ def settings(argv: list[str]) -> DictConfig:
         if key not in DEFAULTS:
             raise UserError(f"unknown setting {key!r}; known: {', '.join(DEFAULTS)}")
         try:
-            cfg = OmegaConf.merge(cfg, OmegaConf.from_dotlist([arg]))
+            cfg.merge_with(OmegaConf.from_dotlist([arg]))
         except Exception as e:  # OmegaConf's own errors, and YAML's for values such as `[1,`
             raise UserError(f"cannot parse {arg!r} ({brief(e, 160)}); write plain key=value, quoting odd values") from e
     for key in ("program", "victim", "images"):

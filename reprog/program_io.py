@@ -1,10 +1,12 @@
 """A learned program as a file people share: `program.safetensors` + `program.json`.
 
-The tensors are the program's (`W`, and `a` for the scale family) and the label map's (an index, a weight
-matrix, a linear layer). The metadata (family, placement, nonlinearity, channels, the label map's kind, sizes
-and settings, how target images are resized, and the victim it was made for: model spec and sha256) lives in
+The tensors are the program's (`W`, and `a` for the scale kind) and the label map's (an index, a weight
+matrix, a linear layer). The metadata (the program's kind, placement, nonlinearity, channels, the label map's kind,
+sizes and settings, how target images are resized, and the victim it was made for: model spec and sha256) lives in
 the safetensors header; `program.json` is its readable copy (`reprog.artifacts`). A file whose tensors do not
-fit its metadata, or whose `.json` was edited, is refused. Nothing in either file is executed when it is loaded.
+fit its metadata, or whose `.json` was edited, is refused. Nothing in either file is executed when it is loaded:
+the kinds it names are looked up among the registered ones. Files saved before the program's key was `kind` name
+it `family`, and still load.
 """
 
 from dataclasses import dataclass
@@ -58,7 +60,8 @@ def load_program(path: str | Path) -> LoadedProgram:
     try:
         cfg = dict(meta["program"])
         placement = Placement(**cfg.pop("placement"))
-        program = build_program(cfg.pop("family"), placement, **cfg)
+        kind = cfg.pop("kind") if "kind" in cfg else cfg.pop("family")  # older files say family
+        program = build_program(kind, placement, **cfg)
         maps = meta["label_map"]
         label_map = build_label_map(
             str(maps["kind"]), int(maps["num_source"]), int(maps["num_targets"]), **dict(maps["settings"])

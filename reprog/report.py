@@ -83,13 +83,13 @@ def _job(sweep_dir: Path, job_dir: Path) -> Job:
 
 def _params(overrides_file: Path) -> dict[str, str]:
     try:
-        overrides = OmegaConf.load(overrides_file)
+        loaded = OmegaConf.load(overrides_file)
     except Exception as e:
         raise _Unreadable(f".hydra/overrides.yaml is not YAML ({brief(e, 120)})") from e
-    if not isinstance(overrides, ListConfig):
+    if not isinstance(loaded, ListConfig):
         raise _Unreadable(".hydra/overrides.yaml holds a mapping, not the list of overrides Hydra writes")
     try:
-        overrides = [str(o) for o in overrides]
+        overrides = [str(o) for o in loaded]
     except Exception as e:  # e.g. an interpolation that cannot be resolved
         raise _Unreadable(f".hydra/overrides.yaml cannot be read ({brief(e, 120)})") from e
     return dict(o.split("=", 1) for o in overrides if "=" in o and not o.lstrip("+~").startswith(HIDDEN))

@@ -28,9 +28,9 @@ from reprog.atomic_files import write_file
 from reprog.errors import Diverged, brief
 
 
-def plain_metrics(metrics: Mapping[str, Any]) -> dict[str, float]:
+def plain_metrics(metrics: Mapping[str, Any]) -> dict[str, float | None]:
     """Tensors and numbers as floats, sorted by name; non-finite values become None in JSON."""
-    out = {}
+    out: dict[str, float | None] = {}
     for k, v in sorted(metrics.items()):
         v = float(v.item() if isinstance(v, torch.Tensor) else v)
         out[k] = v if math.isfinite(v) else None
@@ -92,9 +92,12 @@ class RunRecord:
 
     def update(self, **fields: Any) -> Path:
         self.fields.update(fields)
-        if rank_zero_only.rank == 0:
-            write_file(self.path, json.dumps(self.fields, indent=2, default=str) + "\n")
+        self._write()
         return self.path
+
+    @rank_zero_only
+    def _write(self) -> None:
+        write_file(self.path, json.dumps(self.fields, indent=2, default=str) + "\n")
 
     @contextmanager
     def tracking(

@@ -6,6 +6,7 @@ length.
 """
 
 import math
+from typing import Literal
 
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import LambdaLR, LRScheduler, OneCycleLR
@@ -18,7 +19,7 @@ def onecycle(
     pct_start: float = 0.25,
     div_factor: float = 25.0,
     final_div_factor: float = 1e4,
-    anneal_strategy: str = "cos",
+    anneal_strategy: Literal["cos", "linear"] = "cos",
 ) -> LRScheduler:
     """Smith's one-cycle policy peaking at the optimizer's configured lr (constant for runs under 4 steps).
 

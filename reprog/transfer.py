@@ -84,6 +84,7 @@ def main(argv: list[str]) -> None:
             settings = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
         except Exception as e:
             raise UserError(f"bad settings ({brief(e, 160)}); {USAGE}") from e
+        assert isinstance(settings, dict)  # merged onto the DEFAULTS mapping
         programs, victims = (
             [settings[k]] if isinstance(settings[k], str) else list(settings[k]) for k in ("programs", "victims")
         )

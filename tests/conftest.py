@@ -3,6 +3,7 @@
 import hashlib
 import importlib.util
 import pickle
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
 
@@ -106,6 +107,11 @@ def compose_train(tmp_path: Path, data_dir: Path, overrides: list[str] = ()) -> 
     GlobalHydra.instance().clear()
     with initialize_config_dir(str(CONF), version_base="1.3"):
         cfg = compose("train.yaml", overrides=[*TINY_RUN, *overrides], return_hydra_config=True)
+    return in_run_dir(cfg, tmp_path, data_dir)
+
+
+def in_run_dir(cfg: DictConfig, tmp_path: Path, data_dir: Path) -> DictConfig:
+    """A config composed with its hydra node, run in `tmp_path/run` on the data of `data_dir` (the Hydra of a run)."""
     with open_dict(cfg):
         cfg.paths.root_dir = str(tmp_path)
         cfg.paths.output_dir = str(tmp_path / "run")
@@ -114,6 +120,15 @@ def compose_train(tmp_path: Path, data_dir: Path, overrides: list[str] = ()) -> 
         cfg.hydra.job.num = 0
     HydraConfig().set_config(cfg)
     return cfg
+
+
+@pytest.fixture(scope="module")
+def hydra_once() -> Iterator[None]:
+    """compose_plain's Hydra, initialized once for a module's tests, which then call `compose(...)` themselves."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(str(CONF), version_base="1.3"):
+        yield
+    GlobalHydra.instance().clear()
 
 
 def compose_plain(overrides: list[str] = ()) -> DictConfig:
@@ -164,6 +179,10 @@ def mnist_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def victim_file(tmp_path: Path) -> Path:
+    return write_victim(tmp_path / "victim" / "victim.safetensors")
+
+
+def write_victim(path: Path) -> Path:
     """A resnet20 'victim' export (random weights, in eval mode) as a training run would write it."""
     import torch
 
@@ -178,7 +197,7 @@ def victim_file(tmp_path: Path) -> Path:
         "std": [0.25, 0.24, 0.26],
         "weights": None,
     }
-    return save_victim(build_model(**spec), spec, tmp_path / "victim" / "victim.safetensors")
+    return save_victim(build_model(**spec), spec, path)
 
 
 @pytest.fixture(autouse=True)

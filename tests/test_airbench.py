@@ -58,7 +58,7 @@ def test_whiten_eps_keeps_faint_directions_from_amplifying_a_perturbation():
         stem(x)
         gain[eps] = (stem(x + noise) - stem(x)).pow(2).mean() / (stem(x) - stem.bias[:, None, None]).pow(2).mean()
     assert gain[5e-4] > 1 > gain[0.05] * 3, f"noise power / image power after the stem: {gain}"
-    with pytest.raises(UserError, match="model.arch=resnet20 has no option whiten_eps"):
+    with pytest.raises(UserError, match="model.arch=resnet20 has no setting whiten_eps; its settings are weights"):
         build_model(**{**SPEC, "arch": "resnet20"}, whiten_eps=0.05)
 
 

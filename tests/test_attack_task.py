@@ -72,7 +72,7 @@ def test_attack_task_reports_every_attack_and_eps(tmp_path, victim_file):
 @pytest.mark.parametrize("kind, steps", [("pgd", 7), ("fgsm_rs", 1), ("grad_align", 1)])
 def test_adversarial_training_trains_on_its_own_adversarial_examples(tmp_path, cifar_npz_dir, monkeypatch, kind, steps):
     cfg = compose_train(tmp_path, cifar_npz_dir, [f"adv_training={kind}", "trainer.fast_dev_run=2"])
-    adversary = instantiate(cfg.task).adversary
+    adversary = instantiate(cfg.task).recipe.adversary
     assert isinstance(adversary, PGD) and adversary.steps == steps and adversary.eps == pytest.approx(8 / 255)
 
     calls = []
@@ -88,7 +88,7 @@ def test_adversarial_training_trains_on_its_own_adversarial_examples(tmp_path, c
 
 
 def test_grad_align_is_zero_where_the_loss_is_linear_in_the_input_and_trains_the_weights_elsewhere():
-    from reprog.modules.grad_align import grad_align
+    from reprog.adv_training.alignment import grad_align
 
     x, y = torch.rand(8, 3, 8, 8), torch.arange(8) % 10
     torch.manual_seed(0)
@@ -140,6 +140,7 @@ def test_autoattack_reports_its_breakdown_beside_pgd_and_the_masking_check(tmp_p
 def test_the_robust_airbench_recipe_is_wong_et_al_with_rice_et_al_early_stopping(tmp_path, cifar_npz_dir):
     cfg = compose_train(tmp_path, cifar_npz_dir, ["experiment=victim_airbench_adv"])
     module = instantiate(cfg.task)
-    assert (module.adversary.steps, module.adversary.random_start) == (1, True)
-    assert module.adversary.alpha == pytest.approx(1.25 * module.adversary.eps) and module.val_adversary.steps == 10
+    adversary, val_adversary = module.recipe.adversary, module.recipe.val_adversary
+    assert (adversary.steps, adversary.random_start) == (1, True)
+    assert adversary.alpha == pytest.approx(1.25 * adversary.eps) and val_adversary.steps == 10
     assert cfg.callbacks.model_checkpoint.monitor == "val/pgd_acc" and cfg.scheduler._target_.endswith("onecycle")

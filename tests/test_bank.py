@@ -45,7 +45,7 @@ def test_a_programs_initial_weights_depend_on_its_seed_alone():
 
     def smm(seed):  # its mask network starts from random weights
         torch.rand(int(torch.randint(1, 9, ())))  # whatever the run drew before
-        return build_reprogrammer(Placement(32, 14), 3, 10, 10, {"family": "smm"}, {"kind": "first_k"}, seed=seed)[
+        return build_reprogrammer(Placement(32, 14), 3, 10, 10, {"kind": "smm"}, {"kind": "first_k"}, seed=seed)[
             0
         ].state_dict()
 
@@ -63,11 +63,18 @@ def _job(**over):
             "_target_": "reprog.modules.reprogram.ReprogramModule",
             "oracle": None,
             "victim": {"ckpt_path": "v"},
-            "program": {"family": "masked"},
+            "program": {"kind": "masked"},
             "init_program": None,
         },
-        "data": {"digit_size": 14, "position": None, "canvas_size": 32, "batch_size": 128, "eval_batch_size": 512},
-        "program": {"family": "masked", "lam": 0.0},
+        "data": {
+            "_target_": "reprog.data.mnist.PaddedMNISTDataModule",
+            "digit_size": 14,
+            "position": None,
+            "canvas_size": 32,
+            "batch_size": 128,
+            "eval_batch_size": 512,
+        },
+        "program": {"kind": "masked", "lam": 0.0},
         "mapping": {"kind": "first_k"},
         "optimizer": {"_target_": "torch.optim.Adam", "_partial_": True, "lr": 0.05},
         "trainer": {"devices": 1, "max_epochs": 1},
@@ -80,6 +87,7 @@ def _job(**over):
         for p in path:
             node = node[p]
         node[leaf] = value
+    cfg["task"].update({k: cfg[k] for k in ("program", "mapping", "optimizer")})  # as ${program} ... resolve
     return cfg
 
 
@@ -161,13 +169,18 @@ def test_a_banked_sweep_matches_its_ordinary_twin_job_by_job_isolates_a_failure_
         "hydra.launcher.max_images=64",
     )
     assert banked.returncode != 0, "a sweep with a failed job exits non-zero"
+    assert "Traceback" not in banked.output, banked.output[-3000:]
+    assert any(
+        line.startswith("error: the program of this job, in a bank: the training loss became inf")
+        for line in banked.stderr.splitlines()
+    ), banked.stderr[-2000:]
     assert "Launching 4 jobs: 4 as 2 banks, 0 alone" in banked.output
     assert "a bank of 4 jobs runs as 2 sub-banks in turn" in banked.output
     assert len(banks) == 4
 
     for job, (run, summary) in banks.items():
         if "optimizer.lr=0.05" not in job:  # lr 1e30
-            assert summary["status"] == "failed" and "training loss became inf at step 1" in summary["error"], summary
+            assert summary["status"] == "diverged" and "training loss became inf at step 1" in summary["error"], summary
             assert not (run / "program.safetensors").exists()
             continue
         twin, twin_summary = singles[job.replace(" optimizer.lr=0.05", "")]  # the ordinary jobs' lr is 0.05
@@ -192,7 +205,7 @@ def test_a_banked_sweep_matches_its_ordinary_twin_job_by_job_isolates_a_failure_
     )
     assert report.returncode == 0, report.stderr
     md = (tmp_path / "banked" / "report.md").read_text()
-    assert md.count("| completed |") == 2 and md.count("| failed |") == 2
+    assert md.count("| completed |") == 2 and md.count("| diverged |") == 2
 
     too_small = subprocess.run(
         [

@@ -4,10 +4,10 @@ import pytest
 import torch
 from torch import nn
 
+from reprog.attacks.black_box import BlackBoxVictim
 from reprog.attacks.oracle import LabelOracle, Oracle, QueryBudgetExceeded, ScoreOracle
 from reprog.attacks.zeroth_order import SPSA, RandomDirections
 from reprog.errors import UserError
-from reprog.models.black_box import BlackBoxVictim
 from reprog.models.frozen import FrozenVictim
 from reprog.modules.reprogram import ReprogramModule
 
@@ -118,15 +118,15 @@ def test_the_black_box_victim_reaches_its_model_through_no_attribute_and_counts_
     assert not any(isinstance(o, torch.Tensor) and o.data_ptr() in weights for o in reachable)
 
     box.train()
-    answers = box.read(program, x)
+    answers = box.answer(program, x)
     answers.sum().backward()
     assert box.queries == 4 * 5 and program.W.grad is not None, "one read: the answers and q perturbed batches"
     assert all(p.grad is None for p in victim.parameters()), "no gradient reaches the victim"
     assert box.affords(16) and not box.affords(17), "80 left pays for 16 images x 5 batches, not 17"
     box.eval()
-    box.read(program, x)
+    box.answer(program, x)
     assert box.queries == 20, "evaluation asks the referee, not the attacker's budget"
-    labels = BlackBoxVictim(victim, "label", q=2).train().read(program, x)
+    labels = BlackBoxVictim(victim, "label", q=2).train().answer(program, x)
     assert torch.equal(labels.sum(1), torch.ones(4)) and set(labels.unique().tolist()) == {0.0, 1.0}, "one-hot"
     with pytest.raises(UserError, match="oracle.top_k and oracle.decimals shape a score oracle"):
         BlackBoxVictim(victim, "label", top_k=1)
@@ -156,7 +156,7 @@ def test_the_stateful_detector_flags_zeroth_order_queries_and_few_benign_images(
     box.oracle.detector = detector
     program = Additive()
     for _ in range(3):  # 3 steps of 8 near-blank canvases under one program, x 5 query batches
-        box.read(program, 0.02 * torch.rand(8, 3, 8, 8)).sum().backward()
+        box.answer(program, 0.02 * torch.rand(8, 3, 8, 8)).sum().backward()
     stats = detector.stats()
     assert stats["queries"] == box.queries == 120 and stats["flag_rate"] > 0.8, stats
     assert stats["first_flag"] <= 20, "flagged once its memory holds k near-copies"

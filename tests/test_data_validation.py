@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import synthetic_digits, synthetic_images, write_cifar_npz, write_idx, write_mnist
-from torchvision.datasets import MNIST
+from torchvision.datasets import CIFAR10, MNIST
 
 from reprog.data.arrays import load_arrays
 from reprog.data.arrays_datamodule import ArraysDataModule
@@ -429,3 +429,87 @@ def test_a_download_goes_to_the_cache_and_never_into_data_dir(tmp_path, monkeypa
     assert roots == [tmp_path / "cache"], "torchvision downloads and extracts into the cache"
     assert one_line(e).startswith(f"could not download MNIST into {tmp_path / 'cache' / 'MNIST' / 'raw'}")
     assert {p: p.read_bytes() for p in data.rglob("*") if p.is_file()} == before
+
+
+# --- CIFAR-10: the original archive and downloads go to the cache ------------------------------------------
+
+
+def cifar_archive(data: Path, pickles: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """`data/cifar-10-python.tar.gz` holding `pickles`' cifar-10-batches-py/ (the real archive's layout), with
+    torchvision's md5 for the archive pointed at it."""
+    import tarfile
+
+    data.mkdir(parents=True, exist_ok=True)
+    archive = data / CIFAR10.filename
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(pickles / CIFAR10.base_folder, arcname=CIFAR10.base_folder)
+    monkeypatch.setattr(CIFAR10, "tgz_md5", hashlib.md5(archive.read_bytes()).hexdigest())
+    return archive
+
+
+def test_the_cifar_archive_is_extracted_into_the_cache_once_and_data_dir_is_untouched(
+    tmp_path, cifar_pickle_dir, monkeypatch
+):
+    data, cache = tmp_path / "shared", tmp_path / "cache"
+    cifar_archive(data, cifar_pickle_dir, monkeypatch)
+    before = tree(data)
+    dm = CIFAR10DataModule(str(data), cache_dir=str(cache), download=False, val_size=5)
+    dm.setup()
+    assert tree(data) == before, "nothing written under data_dir"
+    assert sorted(p.name for p in cache.iterdir()) == [CIFAR10.base_folder], "no temporary folder left"
+    assert (len(dm.train_set), len(dm.test_set)) == (245, 50)
+    assert dm.split_files(train=False) == (str(data / CIFAR10.filename),) * 2
+
+    from reprog.predict import read_images  # predict reads it the same way, into its own cache_dir=
+
+    x, _ = read_images("cifar10", str(data), str(tmp_path / "predict_cache"))
+    assert torch.equal(x, dm.test_set.tensors[0]) and tree(data) == before
+
+    monkeypatch.setattr(CIFAR10DataModule, "_extract", lambda self: pytest.fail("extracted again"))
+    again = CIFAR10DataModule(str(data), cache_dir=str(cache), download=False, val_size=5)
+    again.setup()
+    assert torch.equal(again.test_set.tensors[0], dm.test_set.tensors[0])
+
+
+def test_a_corrupt_cifar_archive_is_named_and_nothing_is_left_half_extracted(tmp_path, cifar_pickle_dir, monkeypatch):
+    data, cache = tmp_path / "shared", tmp_path / "cache"
+    archive = cifar_archive(data, cifar_pickle_dir, monkeypatch)
+    blob = bytearray(archive.read_bytes())
+    blob[len(blob) // 2] ^= 0xFF
+    archive.write_bytes(bytes(blob))
+    before = tree(data)
+    with pytest.raises(UserError) as e:
+        CIFAR10DataModule(str(data), cache_dir=str(cache), download=False, val_size=5).setup()
+    assert one_line(e) == (
+        f"corrupt {archive}: its md5 is {hashlib.md5(blob).hexdigest()}, but the original's is {CIFAR10.tgz_md5}; "
+        f"replace it with the original {CIFAR10.filename}"
+    )
+    assert tree(data) == before and not (cache / CIFAR10.base_folder).exists()
+
+
+def test_a_cifar_download_goes_to_the_cache_and_never_into_data_dir(tmp_path, monkeypatch):
+    data, cache = tmp_path / "data", tmp_path / "cache"
+    data.mkdir()
+    roots = []
+
+    def offline(self):
+        roots.append(Path(self.root))
+        raise RuntimeError("Error downloading cifar-10-python.tar.gz")
+
+    monkeypatch.setattr(CIFAR10, "download", offline)
+    with pytest.raises(UserError) as e:
+        CIFAR10DataModule(str(data), cache_dir=str(cache), download=True, val_size=5).setup()
+    assert roots == [cache], "torchvision downloads and extracts into the cache"
+    assert one_line(e).startswith(f"could not download CIFAR-10 into {cache / CIFAR10.base_folder} (RuntimeError")
+    assert list(data.iterdir()) == []
+
+
+def test_the_cifar_configs_extract_into_paths_cache_dir(tmp_path):
+    from conftest import compose_train
+    from hydra.utils import instantiate
+
+    for overrides in (["data=cifar10"], ["experiment=reprogram_imagenet_cifar10"]):
+        cfg = compose_train(tmp_path, tmp_path / "data", overrides)
+        assert cfg.data.cache_dir == str(tmp_path / "cache")  # REPROG_CACHE_DIR, set for every test
+        dm = instantiate(cfg.data)
+        assert (getattr(dm, "source", dm)).cache_dir == tmp_path / "cache"

@@ -49,8 +49,8 @@ def check_ddp_job(job, victim, data_dir) -> float:
         w1.pop("seen"),
     )  # each rank trained on its own shard (seed=null: rank 0's is broadcast)
     assert len(seen0) == len(seen1) == 4 * 32 and not set(seen0.tolist()) & set(seen1.tolist())
-    assert list(w0) == ["program.W"] and w0["program.W"].abs().sum() > 0
-    assert (w0["program.W"] == w1["program.W"]).all(), "the ranks' programs drifted apart"
+    assert list(w0) == ["bank.programs.0.W"] and w0["bank.programs.0.W"].abs().sum() > 0
+    assert (w0["bank.programs.0.W"] == w1["bank.programs.0.W"]).all(), "the ranks' programs drifted apart"
 
     # rank r evaluates the test images r, r + 2, ... (DeviceBatches): a rank-local accuracy is a shard's
     x, y = PaddedMNISTDataModule(str(data_dir), download=False).raw_split(train=False)
@@ -62,7 +62,7 @@ def check_ddp_job(job, victim, data_dir) -> float:
     assert "fitting ReprogramModule" in rank1_log
     assert "exported" not in rank1_log and "results in" not in rank1_log  # ...but wrote no results
     assert "exported" in (job / "train.log").read_text()
-    return float(w0["program.W"].abs().mean())
+    return float(w0["bank.programs.0.W"].abs().mean())
 
 
 @pytest.mark.slow  # kept out of the default run for its time (make test-all runs it)

@@ -88,7 +88,7 @@ def test_every_map_is_rebuilt_from_its_settings_and_state_exactly(kind):
 def test_unknown_kind_and_settings_are_one_line():
     with pytest.raises(UserError, match="unknown mapping.kind 'bogus'"):
         build_label_map("bogus", 10, 10)
-    with pytest.raises(UserError, match="does not take these settings"):
+    with pytest.raises(UserError, match="mapping.kind=first_k has no setting k; its settings are none"):
         build_label_map("first_k", 10, 10, k=3)
 
 

@@ -145,3 +145,55 @@ def test_the_cli_gives_one_error_line_without_traceback(tmp_path, program_file, 
         f"error: images={tmp_path} is a folder; pass an .npz file with x uint8 "
         "(N, H, W[, C]), or images=mnist or images=cifar10"
     ]
+
+
+def test_a_corrupt_gz_keeps_its_replace_it_advice(tmp_path, monkeypatch, program_file, victim_file):
+    data = write_mnist(tmp_path / "shared", n_train=60, n_test=40, gz=True)
+    raw = data / "MNIST" / "raw"
+    md5 = {f.name: hashlib.md5(f.read_bytes()).hexdigest() for f in raw.iterdir()}
+    monkeypatch.setattr(MNIST, "resources", [(name, md5[name]) for name, _ in MNIST.resources])
+    bad = raw / "t10k-labels-idx1-ubyte.gz"
+    bad.write_bytes(bad.read_bytes()[:-9])
+    before = snapshot(data)
+    with pytest.raises(SystemExit) as info:
+        main([f"program={program_file}", f"victim={victim_file}", "images=mnist", f"data_dir={data}"])
+    assert str(info.value.code).startswith(
+        f"error: images=mnist: corrupt {bad}: its md5 is {hashlib.md5(bad.read_bytes()).hexdigest()}, but the "
+        f"original's is {md5[bad.name]}; replace it with the original {bad.name}"
+    ), info.value.code
+    assert snapshot(data) == before
+
+
+def test_in_the_default_layout_predict_writes_nothing_into_data(tmp_path, monkeypatch, program_file, victim_file):
+    work = tmp_path / "work"  # ./data as data_dir, no REPROG_* variables: the cache is ./outputs/cache
+    data = write_mnist(work / "data", n_train=60, n_test=40, gz=True)
+    md5 = {f.name: hashlib.md5(f.read_bytes()).hexdigest() for f in (data / "MNIST" / "raw").iterdir()}
+    monkeypatch.setattr(MNIST, "resources", [(name, md5[name]) for name, _ in MNIST.resources])
+    monkeypatch.delenv("REPROG_DATA_DIR", raising=False)
+    monkeypatch.delenv("REPROG_CACHE_DIR", raising=False)
+    monkeypatch.chdir(work)
+    before = snapshot(data)
+    main([f"program={program_file}", f"victim={victim_file}", "images=mnist"])
+    assert snapshot(data) == before
+    assert (work / "outputs" / "cache" / "MNIST" / "raw" / "t10k-images-idx3-ubyte").is_file()
+
+
+def test_a_program_that_holds_nan_is_refused_not_answered_with_one_class(tmp_path, victim_file, digits_npz):
+    import torch
+
+    victim = json.loads(victim_file.with_suffix(".json").read_text())
+    program = build_program("masked", Placement.make(32, 14))
+    with torch.no_grad():
+        program.W.fill_(float("nan"))  # what a diverged run exported before it was stopped
+    path = save_program(
+        tmp_path / "nan" / "program.safetensors",
+        program,
+        build_label_map("first_k", 10, 10),
+        {"sha256": victim["sha256"], "model": victim["model"]},
+    )
+    with pytest.raises(SystemExit) as info:
+        main([f"program={path}", f"victim={victim_file}", f"images={digits_npz}"])
+    assert info.value.code == (
+        f"error: program {path} holds NaN or inf (program W): the run that made it diverged; train it again with a "
+        "lower learning rate (optimizer.lr)"
+    )

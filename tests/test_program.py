@@ -89,7 +89,7 @@ def test_resized_program_covers_the_image_too_and_learns_an_input_scale(tmp_path
     program.s.data.fill_(0.7)
     path = save_program(tmp_path / "program.safetensors", program, FirstK(10, 10), {"sha256": "0" * 64, "model": {}})
     again = load_program(path).program
-    assert again.family == "resize" and again.learn_scale and torch.equal(again(x), program(x))
+    assert again.kind == "resize" and again.learn_scale and torch.equal(again(x), program(x))
 
 
 def test_smm_draws_a_mask_per_sample_and_reloads_exactly(tmp_path):
@@ -110,7 +110,7 @@ def test_smm_draws_a_mask_per_sample_and_reloads_exactly(tmp_path):
     assert program.W.grad.abs().sum() > 0 and all(t.grad is not None for t in program.f_mask.parameters())
     path = save_program(tmp_path / "program.safetensors", program, FirstK(10, 10), {"sha256": "0" * 64, "model": {}})
     again = load_program(path).program
-    assert again.family == "smm" and again.mask_width == 8 and torch.equal(again(x), program(x))
+    assert again.kind == "smm" and again.mask_width == 8 and torch.equal(again(x), program(x))
     with pytest.raises(UserError, match="divisible by 4"):
         build_program("smm", Placement(30, 24))
 

@@ -231,7 +231,8 @@ def test_sigint_and_sigterm_outside_lightning_record_interrupted(tmp_path):
         ("trainer.max_epochs=-1", "trainer.max_epochs=-1 trains until trainer.max_steps, which is not set"),
         ("trainer.max_epochs=0", "trainer.max_epochs=0 trains nothing"),
         ("optimizer.lr=-1", "optimizer.lr=-1: expected a number > 0"),
-        ("optimizer.lr=nan", "optimizer.lr=nan: expected a number > 0"),
+        ("optimizer.lr=nan", "optimizer.lr=nan: expected a finite number > 0"),
+        ("optimizer.lr=inf", "optimizer.lr=inf: expected a finite number > 0"),
         ("optimizer.momentum=1.5", "optimizer.momentum=1.5: expected a number >= 0 and <= 1"),
         ("data.val_size=-5", "data.val_size=-5: expected an integer >= 0"),
         ("task.label_smoothing=2", "task.label_smoothing=2: expected a number >= 0 and <= 1"),
@@ -251,25 +252,16 @@ def test_settings_outside_their_domain_are_named_with_their_range(override, need
             "program.lam=-1: expected a number >= 0",
         ),
         (["experiment=reprogram_mnist", "victim.ckpt_path=v", "data.digit_size=0"], "data.digit_size=0"),
-        (["experiment=attack_all", "victim.ckpt_path=v", "task.attacks.pgd10.steps=0"], "task.attacks.pgd10.steps=0"),
-        (["experiment=attack_all", "victim.ckpt_path=v", "task.attacks.substitute.budget=-3"], "budget=-3"),
         (["experiment=attack_pgd", "victim.ckpt_path=v", "task.eps_255=[2,-4]"], "task.eps_255 holds -4"),
-        (["adv_training=pgd", "adv_training.steps=0"], "adv_training.steps=0"),
-        (["experiment=victim_airbench", "model.whiten_eps=0"], "model.whiten_eps=0: expected a number > 0"),
-        (
-            ["experiment=attack_substitute", "victim.ckpt_path=v", "task.attacks.substitute.probe_size=-1"],
-            "probe_size=-1",
-        ),
     ],
 )
 def test_every_group_is_checked_where_the_user_set_it(overrides, needle):
+    """Settings of no plug-in; a plug-in checks its own where it is built (tests/test_registry.py)."""
     refused(lambda: check_config(compose_plain(overrides)), needle)
 
 
-def test_every_shipped_experiment_passes_the_schema():
-    for experiment in sorted(p.stem for p in (ROOT / "conf" / "experiment").glob("*.yaml")):
-        victim = [] if experiment.startswith("victim") or "random" in experiment else ["victim.ckpt_path=v"]
-        check_config(compose_plain([f"experiment={experiment}", *victim]))
+def test_an_evaluation_only_job_passes_the_schema():
+    """Every shipped experiment passes it too (tests/test_configs.py)."""
     check_config(compose_plain(["train=false", "trainer.max_epochs=0"]))  # evaluation only: nothing to train
 
 

@@ -168,9 +168,15 @@ def test_a_program_learns_through_score_queries_alone_stops_at_its_budget_and_wa
     )
     assert metrics["train/queries"] == 7 * 2880 + 6 * 192
     assert "query budget reached: 21312 of 21500 queries used" in caplog.text
+    record = json.loads((tmp_path / "cold" / "run" / "metrics.json").read_text())
+    assert record["stopped"] == "the query budget: 21312 of 21500 queries used", record
     assert metrics["test/acc"] > acc_without_program + 0.03, (metrics, acc_without_program)
     first = tmp_path / "cold" / "run" / "program.safetensors"
     assert load_program(first).program.W.abs().sum() > 0, "the program learned and was exported"
+
+    # a budget spent within the first epoch, before any validation: the program is still measured
+    early = train(compose_train(tmp_path / "early", target_dir, [*black_box, "oracle.budget=600", "test=false"]))
+    assert early["train/queries"] == 576 and 0 <= early["val/acc_best"] <= 1, early
 
     # a warm start from that program, with a budget too small for one step, is refused before it trains nothing
     with pytest.raises(UserError, match=r"oracle.budget=100 cannot pay for one training step at data.batch_size=32"):
@@ -263,9 +269,9 @@ def test_label_maps_are_refit_or_trained_and_exported_exactly(tmp_path, mnist_di
     from reprog.modules.reprogram import ReprogramModule
 
     fits = []
-    real_fit = ReprogramModule.fit_label_map
+    real_fit = ReprogramModule.fit_label_maps
     monkeypatch.setattr(
-        ReprogramModule, "fit_label_map", lambda self, b: (fits.append(self.current_epoch), real_fit(self, b))
+        ReprogramModule, "fit_label_maps", lambda self, due: (fits.append(self.current_epoch), real_fit(self, due))
     )
     cfg = compose_train(
         tmp_path,
@@ -285,7 +291,7 @@ def test_label_maps_are_refit_or_trained_and_exported_exactly(tmp_path, mnist_di
     loaded = load_program(tmp_path / "run" / "program.safetensors")
     trained = torch.load(tmp_path / "run" / "checkpoints" / "last.ckpt", weights_only=True)["state_dict"]
     for name, tensor in loaded.label_map.state_dict().items():
-        assert torch.equal(tensor, trained[f"label_map.{name}"]), name
+        assert torch.equal(tensor, trained[f"bank.label_maps.0.{name}"]), name
     if mapping == "linear":
         assert not torch.equal(loaded.label_map.linear.weight, torch.eye(10)), "the linear map learned"
 
@@ -303,7 +309,7 @@ def test_scale_experiment_learns_a_per_pixel_scale_and_exports_it(tmp_path, mnis
     )
     train(cfg)
     loaded = load_program(tmp_path / "run" / "program.safetensors")
-    assert loaded.program.family == "scale" and loaded.program.scale == "pixel"
+    assert loaded.program.kind == "scale" and loaded.program.scale == "pixel"
     assert loaded.program.a.shape == (3, 32, 32) and loaded.program.a.ne(1.0).any(), "a learned, pixel by pixel"
 
 
@@ -322,7 +328,7 @@ def test_smm_on_a_64_px_canvas_trains_exports_and_predicts(tmp_path, mnist_dir, 
     )
     train(cfg)
     loaded = load_program(tmp_path / "run" / "program.safetensors")
-    assert loaded.program.family == "smm" and loaded.program.placement.canvas == 64
+    assert loaded.program.kind == "smm" and loaded.program.placement.canvas == 64
     assert loaded.program.f_mask[0].weight.ne(0).all() and loaded.program.W.abs().sum() > 0
     predict_main(
         [

@@ -25,7 +25,10 @@ def test_a_failed_job_keeps_the_others_and_the_report_lists_every_job(tmp_path, 
         f"hydra.sweep.dir={sweep}",
     ]
     result = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
-    assert result.returncode != 0, "a sweep with a failed job exits non-zero"
+    assert result.returncode == 1, "a sweep with a failed job exits non-zero"
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors and errors[-1].startswith("error: image size 40 does not fit a 32x32 canvas"), result.stderr[-2000:]
 
     summaries = {d.name: json.loads((d / "metrics.json").read_text()) for d in sweep.iterdir() if d.is_dir()}
     assert sorted(summaries) == ["0", "1", "2", "3"]

@@ -5,6 +5,7 @@ that cannot share a bank run one by one, as Hydra's basic launcher runs them. Th
 """
 
 import logging
+import signal
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ class BankLauncher(Launcher):
         self.config, self.hydra_context, self.task_function = config, hydra_context, task_function
 
     def launch(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> Sequence[JobReturn]:
-        from reprog.bank_run import plan, run_bank  # not at import: Hydra imports every plugin it finds
+        from reprog.bank_run import plan  # not at import: Hydra imports every plugin it finds
         from reprog.errors import UserError
 
         setup_globals()
@@ -66,7 +67,7 @@ class BankLauncher(Launcher):
             runs[i] = self._run(self.task_function, configs[i])
         for bank in banks.banks:
             log.info("\tbank #%s", ", #".join(str(initial_job_idx + i) for i in bank))
-            values = run_bank(
+            values = _run_bank(
                 [OmegaConf.create(resolved[i]) for i in bank], [prepared[i].overrides for i in bank], self.max_images
             )
             for i, value in zip(bank, values):
@@ -86,3 +87,24 @@ class BankLauncher(Launcher):
         )
         configure_log(self.config.hydra.hydra_logging, self.config.hydra.verbose)
         return ret
+
+
+def _run_bank(configs: list[DictConfig], overrides: list[Sequence[str]], max_images: int | None) -> list[Any]:
+    """`run_bank`, with each failure as the one line an ordinary job's would be, and a signal stopping the sweep
+    with 130 or 143, as it stops a single run."""
+    from reprog.bank_run import run_bank
+    from reprog.cli import JobFailed, one_line
+    from reprog.run_summary import interruption
+
+    try:
+        values = run_bank(configs, [list(o) for o in overrides], max_images)
+    except BaseException as e:
+        how = interruption(e)
+        if not how:
+            raise
+        log.error("interrupted by %s; each job of the bank records it in its metrics.json", how)
+        raise SystemExit(128 + getattr(signal, how)) from None
+    for config, value in zip(configs, values):
+        if isinstance(value, BaseException):
+            log.error("job %s: %s", Path(config.paths.output_dir).name, one_line(value))
+    return [JobFailed(f"error: {one_line(v)}") if isinstance(v, BaseException) else v for v in values]

@@ -15,6 +15,9 @@ Every attack has the same small interface, so an evaluator treats them all alike
 - `save(path)`: what `fit` learned, as a file others can use (the substitute: a victim file), if anything;
 - `picture()`: what `fit` learned, as an image to look at (a patch), if anything.
 
+A `fit` that diverges (a loss or a learned tensor that is no longer finite) stops with `reprog.errors.Diverged`
+through `check_fit_loss` and `check_fit_weights`, the same check as every other training loop (`reprog.divergence`).
+
 EOT (Athalye et al. 2018): an attack given a `transform` (the world its examples must survive, `reprog.transforms`)
 and `eot_samples=n` takes every gradient in `input_grad` as the mean over n random draws of that transform, so
 every gradient attack gets EOT from the base class. Without `eot_samples` the transform is not sampled.
@@ -23,13 +26,17 @@ every gradient attack gets EOT from the base class. Without `eot_samples` the tr
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from reprog.attacks.targets import pick_targets
+from reprog.divergence import check_loss, check_weights
+from reprog.domains import SEED, check
 from reprog.errors import UserError
+from reprog.registry import Registry
 from reprog.transforms import Transform
 
 
@@ -45,13 +52,33 @@ def gradients_for(model: nn.Module, train: bool = False) -> Iterator[None]:
         model.train(was_training)
 
 
+ATTACKS: Registry["Attack"] = Registry("attack kind")
+
+
+def pixel_units(settings: dict[str, Any]) -> dict[str, Any]:
+    """Config values in 1/255 units to [0, 1] pixels: `eps_255: 8` becomes `eps: 8 / 255`."""
+    return {
+        k.removesuffix("_255"): (v / 255 if k.endswith("_255") and v is not None else v) for k, v in settings.items()
+    }
+
+
+def build_attack(kind: str, model: nn.Module, transform: Transform | None = None, **settings: Any) -> "Attack":
+    """An attack by kind; settings may use 1/255 units (`eps_255`, `alpha_255`). `transform` is the world its
+    examples are judged in: every attack holds it, and a gradient attack with `eot_samples` averages over it."""
+    attack = ATTACKS.build(kind, model, **pixel_units(settings))
+    attack.transform = transform
+    return attack
+
+
 class Attack:
-    name = "attack"
+    kind = "attack"  # set by ATTACKS.register
     eval_mode = True  # craft with BatchNorm in eval mode; adversarial training crafts in train mode
     fit_on: str | None = None  # "train" or "val": the split `fit` learns from
     fit_size = 0  # images `fit` takes; 0: the evaluator's default (task.fit_size)
     stat_names: tuple[str, ...] = ()  # the keys of `stats()`
     bounded = True  # works inside an eps-ball, so the evaluator runs it once per eps (a patch is not: once)
+    key = ""  # the evaluator's name for this run (e.g. universal_eps8), for messages
+    config_path = ""  # where its settings live in the run's config (e.g. task.attacks.universal), for messages
 
     def __init__(
         self,
@@ -68,11 +95,17 @@ class Attack:
                 f"eot_samples={eot_samples!r}: expected a whole number >= 1 (draws of the transform "
                 "averaged per gradient), or null for no EOT"
             )
+        check(self.kind, locals(), seed=SEED)
         self.model, self.target = model, target
         self.eot_samples, self.transform = eot_samples, transform
         self.last_goal: torch.Tensor | None = None
         self.curve: list[dict[str, float]] = []
         self.generator = torch.Generator().manual_seed(seed) if seed is not None else None
+
+    @property
+    def name(self) -> str:
+        """The older spelling of `kind`."""
+        return self.kind
 
     @property
     def targeted(self) -> bool:
@@ -88,6 +121,20 @@ class Attack:
         """Learn from `fit_size` images of the `fit_on` split before attacking; most attacks learn nothing."""
         return self
 
+    def check_fit_loss(self, loss: torch.Tensor, step: int) -> None:
+        """Stop a `fit` whose loss is NaN or inf at `step`, naming this attack's learning rate as the likely cause."""
+        what = f"the training loss of attack {self.key or self.name}"
+        check_loss(loss, step, self.setting_name("lr"), getattr(self, "lr", None), what)
+
+    def check_fit_weights(self, named: list[tuple[str, torch.Tensor]], steps: int) -> None:
+        """Stop a `fit` whose learned tensors hold NaN or inf, before they are saved or attack anything."""
+        what = f"the tensors attack {self.key or self.name} learned"
+        check_weights(named, steps, self.setting_name("lr"), getattr(self, "lr", None), what)
+
+    def setting_name(self, name: str) -> str:
+        """A setting of this attack as the user writes it on the command line."""
+        return f"{self.config_path}.{name}" if self.config_path else name
+
     def stats(self) -> dict[str, torch.Tensor]:
         """Per-image figures of the last call, one (N,) tensor per name in `stat_names`."""
         return {}
@@ -102,7 +149,7 @@ class Attack:
 
     def goal(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """The labels to move away from (untargeted) or towards (targeted)."""
-        if not self.targeted:
+        if self.target is None:  # untargeted
             return labels
         with torch.no_grad():
             logits = self.model(images)
@@ -129,8 +176,9 @@ class Attack:
             logits = self.model(x)
             (grad,) = torch.autograd.grad(self.loss(logits, goal).sum(), x)
             return grad, logits.detach()
-        n = self.eot_samples
-        logits = self.model(self.transform(x.repeat(n, *[1] * (x.dim() - 1)), self.generator))
+        n, transform = self.eot_samples, self.transform
+        assert n is not None and transform is not None  # both set, or `eot` is False
+        logits = self.model(transform(x.repeat(n, *[1] * (x.dim() - 1)), self.generator))
         (grad,) = torch.autograd.grad(self.loss(logits, goal.repeat(n)).sum() / n, x)
         return grad, logits.detach().view(n, len(x), -1).mean(0)
 

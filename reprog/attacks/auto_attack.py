@@ -10,7 +10,8 @@ gradient). torchattacks is installed with `--no-deps` (README → Quick start).
 import torch
 from torch import nn
 
-from reprog.attacks.attack import Attack
+from reprog.attacks.attack import ATTACKS, Attack
+from reprog.domains import INT_1, NON_NEGATIVE, check, nullable
 from reprog.errors import UserError
 
 STAGES = {
@@ -21,9 +22,8 @@ STAGES = {
 NORMS = ("Linf", "L2")
 
 
+@ATTACKS.register("autoattack")
 class AutoAttack(Attack):
-    name = "autoattack"
-
     def __init__(
         self,
         model: nn.Module,
@@ -39,6 +39,8 @@ class AutoAttack(Attack):
         smoke test; any other value is no longer the standard AutoAttack."""
         if norm not in NORMS:
             raise UserError(f"autoattack norm={norm!r}: choose one of {', '.join(NORMS)}")
+        some = nullable(INT_1)
+        check(self.kind, locals(), eps=NON_NEGATIVE, steps=some, square_queries=some, n_classes=some)
         if version not in STAGES:
             raise UserError(f"autoattack version={version!r}: choose one of {', '.join(STAGES)}")
         try:

@@ -3,13 +3,13 @@
 import torch
 from torch import nn
 
-from reprog.attacks.attack import Attack
+from reprog.attacks.attack import ATTACKS, Attack
+from reprog.domains import NON_NEGATIVE, check
 from reprog.transforms import Transform
 
 
+@ATTACKS.register("fgsm")
 class FGSM(Attack):
-    name = "fgsm"
-
     def __init__(
         self,
         model: nn.Module,
@@ -20,6 +20,7 @@ class FGSM(Attack):
         transform: Transform | None = None,
     ) -> None:
         super().__init__(model, target, seed, eot_samples, transform)
+        check(self.kind, locals(), eps=NON_NEGATIVE)
         self.eps = eps
 
     def perturb(self, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:

@@ -8,12 +8,13 @@ image went: the steps it took and the target's final probability.
 import torch
 from torch import nn
 
-from reprog.attacks.attack import Attack
+from reprog.attacks.attack import ATTACKS, Attack
+from reprog.domains import FRACTION, INT_1, NON_NEGATIVE, POSITIVE, check, nullable
 from reprog.transforms import Transform
 
 
+@ATTACKS.register("iterative_targeted")
 class IterativeTargeted(Attack):
-    name = "iterative_targeted"
     stat_names = ("steps", "confidence")
 
     def __init__(
@@ -29,6 +30,8 @@ class IterativeTargeted(Attack):
         transform: Transform | None = None,
     ) -> None:
         super().__init__(model, target, seed, eot_samples, transform)
+        eps_domain = nullable(NON_NEGATIVE)
+        check(self.kind, locals(), confidence=FRACTION, alpha=POSITIVE, max_steps=INT_1, eps=eps_domain)
         self.confidence, self.alpha, self.max_steps, self.eps = confidence, alpha, max_steps, eps
         self.steps_used = self.final_confidence = self.targets = torch.empty(0)
 

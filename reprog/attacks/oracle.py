@@ -15,15 +15,19 @@ import torch
 from torch import nn
 
 from reprog.errors import UserError
+from reprog.registry import Registry
 
 
 class QueryBudgetExceeded(UserError, RuntimeError):
     pass
 
 
+ORACLES: Registry["Oracle"] = Registry("oracle.kind")
+
+
 class Oracle:
     __slots__ = ("_ask", "_move", "budget", "queries", "detector")
-    kind = "oracle"
+    kind = "oracle"  # set by ORACLES.register
 
     def __init__(self, model: nn.Module, budget: int | None = None, batch_size: int = 512) -> None:
         if budget is not None and budget < 1:
@@ -67,18 +71,18 @@ class Oracle:
         return f"{type(self).__name__}(queries={self.queries}, budget={self.budget})"
 
 
+@ORACLES.register("label")
 class LabelOracle(Oracle):
     __slots__ = ()
-    kind = "label"
 
     @staticmethod
     def answer(logits: torch.Tensor) -> torch.Tensor:
         return logits.argmax(1)
 
 
+@ORACLES.register("score")
 class ScoreOracle(Oracle):
     __slots__ = ("top_k", "decimals")
-    kind = "score"
 
     def __init__(
         self,
@@ -101,6 +105,3 @@ class ScoreOracle(Oracle):
             kept = p.topk(self.top_k, 1)
             p = torch.zeros_like(p).scatter_(1, kept.indices, kept.values)
         return p if self.decimals is None else p.round(decimals=self.decimals)
-
-
-ORACLES: dict[str, type[Oracle]] = {"label": LabelOracle, "score": ScoreOracle}

@@ -16,7 +16,8 @@ import torch
 from torch import nn
 
 from reprog.artifacts import check_shapes, read_artifact, save_artifact
-from reprog.attacks.attack import Attack, gradients_for
+from reprog.attacks.attack import ATTACKS, Attack, gradients_for
+from reprog.domains import INT_0, INT_1, NON_NEGATIVE, POSITIVE, check
 from reprog.errors import UserError, brief
 from reprog.transforms import Transform, build_transform, paste, patch_side, shape_mask
 from reprog.transforms.transform import check_range
@@ -25,10 +26,12 @@ SHAPES = ("square", "circle")
 HINT = "train one with `python train.py experiment=attack_patch victim.ckpt_path=<victim>`"
 
 
+@ATTACKS.register("patch")
 class Patch(Attack):
-    name = "patch"
     fit_on = "train"
     bounded = False
+    target: int | None  # one class for every image, or None (untargeted)
+    meta: dict[str, Any]  # the saved metadata, on a patch from `load_patch`
 
     def __init__(
         self,
@@ -53,6 +56,7 @@ class Patch(Attack):
         if shape not in SHAPES:
             raise UserError(f"patch shape={shape!r}: choose one of {', '.join(SHAPES)}")
         super().__init__(model, target, seed, eot_samples, transform)
+        check(self.kind, locals(), degrees=NON_NEGATIVE, epochs=INT_1, lr=POSITIVE, batch_size=INT_1, fit_size=INT_0)
         self.size, self.shape, self.degrees = float(size), shape, float(degrees)
         self.scale = check_range("scale", scale, 0.05, 10.0)
         self.epochs, self.lr, self.batch_size, self.fit_size = epochs, lr, batch_size, fit_size
@@ -71,6 +75,7 @@ class Patch(Attack):
         return side
 
     def stick(self, images: torch.Tensor, patch: torch.Tensor) -> torch.Tensor:
+        assert self.mask is not None, "fit or load_patch sets the mask"
         return paste(
             images, patch, self.mask.to(patch), self.generator or torch.default_generator, self.degrees, self.scale
         )
@@ -90,18 +95,23 @@ class Patch(Attack):
                 order = torch.randperm(len(images), generator=generator).to(images.device)
                 for idx in order.split(self.batch_size):
                     x, y = self.stick(images[idx].clone(), patch), labels[idx].clone()
-                    goal = torch.full_like(y, self.target) if self.targeted else y
+                    goal = torch.full_like(y, self.target) if self.target is not None else y
                     if self.eot:  # and through `eot_samples` draws of the world's transform
-                        x = self.transform(x.repeat(self.eot_samples, 1, 1, 1), self.generator)
-                        goal = goal.repeat(self.eot_samples)
+                        n, transform = self.eot_samples, self.transform
+                        assert n is not None and transform is not None  # both set, or `eot` is False
+                        x = transform(x.repeat(n, 1, 1, 1), self.generator)
+                        goal = goal.repeat(n)
                     logits = self.model(x)
-                    (patch.grad,) = torch.autograd.grad(-self.loss(logits, goal).mean(), [patch])
+                    loss = -self.loss(logits, goal).mean()
+                    self.check_fit_loss(loss, len(self.curve))
+                    (patch.grad,) = torch.autograd.grad(loss, [patch])
                     optimizer.step()
                     with torch.no_grad():
                         patch.clamp_(0, 1)
                     self.curve.append(
                         {"step": len(self.curve) + 1, "success": float(self.succeeded(logits, goal).float().mean())}
                     )
+        self.check_fit_weights([("patch", patch)], len(self.curve))
         self.patch = patch.detach()
         return self
 
@@ -114,7 +124,10 @@ class Patch(Attack):
             return self.stick(images, self.patch.to(images))
 
     def picture(self) -> torch.Tensor | None:
-        return None if self.patch is None else (self.patch * self.mask).cpu()
+        if self.patch is None:
+            return None
+        assert self.mask is not None  # set with the patch
+        return (self.patch * self.mask).cpu()
 
     def settings(self) -> dict[str, Any]:
         return {
@@ -130,12 +143,13 @@ class Patch(Attack):
         """`<path>.safetensors` (+ `.json`): the patch, its mask, and the victim and placement it was made for."""
         if self.patch is None:
             return None
+        assert self.mask is not None  # set with the patch
         meta = {
             "attack": "patch",
             "patch": self.settings(),
             "image": list(self.image_shape),
             "victim": {"sha256": getattr(self.model, "sha256", None), "model": getattr(self.model, "spec", None)},
-            "transform": self.transform.config() if self.eot else None,
+            "transform": self.transform.config() if self.eot and self.transform is not None else None,
         }
         return save_artifact(Path(f"{path}.safetensors"), {"patch": self.patch, "mask": self.mask}, meta)
 

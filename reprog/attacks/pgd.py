@@ -7,7 +7,8 @@ the eps-ball and [0, 1]), so with `random_start=False` both give the same exampl
 import torch
 from torch import nn
 
-from reprog.attacks.attack import Attack
+from reprog.attacks.attack import ATTACKS, Attack
+from reprog.domains import FLAG, INT_1, NON_NEGATIVE, POSITIVE, check
 from reprog.errors import UserError
 from reprog.transforms import Transform
 
@@ -19,9 +20,8 @@ def flat_norm(t: torch.Tensor) -> torch.Tensor:
     return t.flatten(1).norm(dim=1).view(-1, *[1] * (t.dim() - 1))
 
 
+@ATTACKS.register("pgd")
 class PGD(Attack):
-    name = "pgd"
-
     def __init__(
         self,
         model: nn.Module,
@@ -43,6 +43,8 @@ class PGD(Attack):
         super().__init__(model, target, seed, eot_samples, transform)
         if norm not in NORMS:
             raise UserError(f"unknown norm {norm!r}; use one of {NORMS}")
+        check(self.kind, locals(), eps=NON_NEGATIVE, alpha=POSITIVE, steps=INT_1, momentum=NON_NEGATIVE)
+        check(self.kind, locals(), random_start=FLAG)
         self.eps, self.alpha, self.steps, self.norm, self.momentum = eps, alpha, steps, norm, momentum
         self.random_start, self.restarts, self.early_stop = random_start, max(1, restarts), early_stop
 

@@ -25,9 +25,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from reprog.attacks.attack import Attack
+from reprog.attacks.attack import ATTACKS, Attack, build_attack
 from reprog.attacks.oracle import LabelOracle
 from reprog.data.augment import random_crop_flip
+from reprog.domains import FLAG, INT_0, INT_1, NON_NEGATIVE, POSITIVE, check, nullable
 from reprog.errors import UserError
 from reprog.models import build_model
 from reprog.models.export import save_victim
@@ -35,11 +36,11 @@ from reprog.models.export import save_victim
 log = logging.getLogger("reprog")
 
 
+@ATTACKS.register("substitute")
 class SubstituteAttack(Attack):
     """`model` is the victim, reachable only through a `LabelOracle` kept here; `self.model` is the substitute,
     which `craft` (any attack kind, with `craft_settings`) attacks white-box."""
 
-    name = "substitute"
     stat_names = ("queries",)
 
     def __init__(
@@ -64,18 +65,14 @@ class SubstituteAttack(Attack):
         probe_size: int = 0,
         seed: int = 0,
     ) -> None:
-        from reprog.attacks import build_attack  # the registry imports this file
-
+        some = nullable(INT_1)  # a count, or null for none
+        check(self.kind, locals(), eps=NON_NEGATIVE, seed_size=INT_1, rounds=INT_0, lam=NON_NEGATIVE, lam_period=some)
+        check(self.kind, locals(), reservoir=some, reservoir_after=INT_0, epochs=INT_1, lr=POSITIVE, batch_size=INT_1)
+        check(self.kind, locals(), augment=FLAG, budget=some, probe_size=INT_0)
         if fit_on not in ("train", "val"):
             raise UserError(f"substitute fit_on={fit_on!r}: the seed images come from 'train' or 'val'")
         self.lam_period, self.reservoir, self.reservoir_after = lam_period, reservoir, reservoir_after
-        needed = self.queries_needed(seed_size, rounds)
-        if budget is not None and budget < needed:
-            raise UserError(
-                f"substitute budget={budget} is too small: seed_size={seed_size} and rounds={rounds} take "
-                f"{needed} label queries; raise the budget, lower rounds, or set reservoir"
-            )
-
+        self.check_budget(budget, seed_size, rounds)
         self.oracle, self.referee = LabelOracle(model, budget), LabelOracle(model)
         net = build_model(**substitute) if isinstance(substitute, dict) else substitute
         super().__init__(net, None, seed)
@@ -85,6 +82,16 @@ class SubstituteAttack(Attack):
         self.epochs, self.lr, self.batch_size, self.augment = epochs, lr, batch_size, augment
         self.attack = build_attack(craft, net, eps=eps, **(craft_settings or {}))
         self.training_set_size = 0
+        self.steps = 0  # the substitute's optimizer steps over the whole fit, for a divergence message
+
+    def check_budget(self, budget: int | None, seed_size: int, rounds: int) -> None:
+        """Refuse a budget the whole fit cannot pay for, before any query is spent."""
+        needed = self.queries_needed(seed_size, rounds)
+        if budget is not None and budget < needed:
+            raise UserError(
+                f"substitute budget={budget} is too small: seed_size={seed_size} and rounds={rounds} take "
+                f"{needed} label queries; raise the budget, lower rounds, or set reservoir"
+            )
 
     def queries_needed(self, seed_size: int, rounds: int) -> int:
         """Label queries of a whole fit: the seed set, then each round's new points."""
@@ -99,6 +106,7 @@ class SubstituteAttack(Attack):
         (`labels` are not used: the attacker has none); the last `probe_size` images only draw the curve."""
         x, probe = images.detach()[: self.seed_size].clone(), images.detach()[self.seed_size : self.fit_size].clone()
         y, probe_y = self.oracle(x), self.referee(probe)
+        self.steps = 0
         with torch.inference_mode(False), torch.enable_grad():
             x, y = x.clone(), y.clone()
             self.curve = []
@@ -122,6 +130,7 @@ class SubstituteAttack(Attack):
                     100 * fresh,
                 )
                 x, y = torch.cat([x, x_new]), torch.cat([y, y_new])
+        self.check_fit_weights(list(self.substitute.named_parameters()), self.steps)
         self.substitute.eval()
         self.training_set_size = len(x)
         return self
@@ -157,8 +166,11 @@ class SubstituteAttack(Attack):
             for idx in torch.randperm(len(x), generator=self.generator).to(x.device).split(self.batch_size):
                 optimizer.zero_grad(set_to_none=True)
                 xb = random_crop_flip(x[idx]) if self.augment else x[idx]
-                F.cross_entropy(self.substitute(xb), y[idx]).backward()
+                loss = F.cross_entropy(self.substitute(xb), y[idx])
+                self.check_fit_loss(loss, self.steps)
+                loss.backward()
                 optimizer.step()
+                self.steps += 1
 
     def label_jacobian_sign(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """sign of d logit_y / dx, the substitute's sensitivity in the direction of the oracle's label."""

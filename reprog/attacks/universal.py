@@ -1,22 +1,39 @@
 """`Universal`: one perturbation for all inputs, inside an L-inf eps-ball, learned by gradient.
 
-The perturbation is a program (`reprog.program.UniversalPerturbation`, the whole canvas unmasked)
-trained by Adam as a program is. Targeted (`target=k`: every input to class k) or untargeted
-(maximise the loss of the true labels). Call `fit` first, then `attack(images, labels)`.
+The perturbation (`UniversalPerturbation`, `eps * tanh(W)` over the whole image) is trained by Adam as a program
+is; it lives here, not among the programs, so that attacks import nothing above them. Targeted (`target=k`: every
+input to class k) or untargeted (maximise the loss of the true labels). Call `fit` first, then `attack(images, labels)`.
 """
 
 import torch
 from torch import nn
 
-from reprog.attacks.attack import Attack, gradients_for
+from reprog.attacks.attack import ATTACKS, Attack, gradients_for
+from reprog.domains import INT_0, INT_1, NON_NEGATIVE, POSITIVE, check
 from reprog.errors import UserError
-from reprog.placement import Placement
-from reprog.program import UniversalPerturbation
 
 
+class UniversalPerturbation(nn.Module):
+    """`X_adv = clamp(X + eps * tanh(W), 0, 1)`: inside the L-inf eps-ball by construction. The clamp passes
+    gradients straight through, since a hard clamp has none at the bounds, where it would stop `W` leaving 0."""
+
+    def __init__(self, shape: tuple[int, ...], eps: float) -> None:
+        super().__init__()
+        self.eps = eps
+        self.W = nn.Parameter(torch.zeros(shape))
+
+    def perturbation(self) -> torch.Tensor:
+        return self.eps * torch.tanh(self.W)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x_adv = x + self.perturbation()
+        return x_adv + (x_adv.clamp(0, 1) - x_adv).detach()
+
+
+@ATTACKS.register("universal")
 class Universal(Attack):
-    name = "universal"
     fit_on = "train"
+    target: int | None  # one class for every input, or None (untargeted)
 
     def __init__(
         self,
@@ -34,24 +51,26 @@ class Universal(Attack):
                 f"a universal perturbation aims every input at one class: target must be an int or null, not {target!r}"
             )
         super().__init__(model, target, seed)
+        check(self.kind, locals(), eps=NON_NEGATIVE, epochs=INT_1, lr=POSITIVE, batch_size=INT_1, fit_size=INT_0)
         self.eps, self.epochs, self.lr, self.batch_size, self.fit_size = eps, epochs, lr, batch_size, fit_size
         self.program: UniversalPerturbation | None = None
 
     def fit(self, images: torch.Tensor, labels: torch.Tensor) -> "Universal":
         """Learn the perturbation on `images` (N, C, H, W) in [0, 1]."""
         with gradients_for(self.model):  # eval mode; also works when called in a Lightning test loop
-            self.program = UniversalPerturbation(
-                Placement(images.shape[-1], images.shape[-1]), images.shape[1], self.eps
-            ).to(images.device)
-            optimizer = torch.optim.Adam([self.program.W], lr=self.lr)
+            self.program = UniversalPerturbation(tuple(images.shape[1:]), self.eps).to(images.device)
+            optimizer, step = torch.optim.Adam([self.program.W], lr=self.lr), 0
             for _ in range(self.epochs):
                 order = torch.randperm(len(images), generator=self.generator).to(images.device)
                 for idx in order.split(self.batch_size):
                     x, y = images[idx].clone(), labels[idx].clone()
-                    goal = torch.full_like(y, self.target) if self.targeted else y
+                    goal = torch.full_like(y, self.target) if self.target is not None else y
                     loss = -self.loss(self.model(self.program(x)), goal).mean()
+                    self.check_fit_loss(loss, step)
                     (self.program.W.grad,) = torch.autograd.grad(loss, [self.program.W])  # W's gradient only
                     optimizer.step()
+                    step += 1
+            self.check_fit_weights([("W", self.program.W)], step)
         return self
 
     def perturb(self, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:

@@ -17,20 +17,28 @@ g = (1/q) Σ_j <dL/dS, D_j S> u_j, unbiased for E[u uᵀ] = I, and BAR's estimat
 """
 
 from collections.abc import Callable
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from reprog.domains import INT_0, check
 from reprog.errors import UserError
+from reprog.registry import Registry
 
 Answer = Callable[[dict[str, torch.Tensor]], torch.Tensor]  # parameter values -> the oracle's answers (N, C)
+At = Callable[[list[torch.Tensor]], torch.Tensor]  # the parameters' values, in order -> the oracle's answers
+
+
+ESTIMATORS: Registry["ZerothOrder"] = Registry("oracle.estimator")
 
 
 class ZerothOrder:
-    name = "zeroth_order"
+    kind = "zeroth_order"  # set by ESTIMATORS.register
 
     def __init__(self, q: int = 10, mu: float = 0.01, seed: int = 0, grid: int | None = None) -> None:
+        check("oracle", locals(), seed=INT_0)
         if not (isinstance(q, int) and q >= 1):
             raise UserError(f"oracle.q={q}: expected an integer >= 1 (directions per gradient estimate)")
         if not mu > 0:
@@ -42,6 +50,11 @@ class ZerothOrder:
             )
         self.q, self.mu, self.grid = q, mu, grid
         self.generator = torch.Generator().manual_seed(seed)
+
+    @property
+    def name(self) -> str:
+        """The older spelling of `kind`."""
+        return self.kind
 
     @property
     def batches(self) -> int:
@@ -64,7 +77,7 @@ class ZerothOrder:
         """The answers at the current parameters, wired so that backward gives `params` the estimate."""
         names, values = list(params), [p.detach() for p in params.values()]
         with torch.no_grad():
-            at = lambda shift: answer(dict(zip(names, shift)))  # noqa: E731
+            at: At = lambda shift: answer(dict(zip(names, shift)))  # noqa: E731
             answers = at(values)
             directions = [self.sample(v) for v in values]
             derivatives = torch.stack(
@@ -73,14 +86,13 @@ class ZerothOrder:
         return _Estimate.apply(answers, derivatives, directions, *params.values())
 
     def derivative(
-        self, at: Callable, values: list[torch.Tensor], u: list[torch.Tensor], answers: torch.Tensor
+        self, at: At, values: list[torch.Tensor], u: list[torch.Tensor], answers: torch.Tensor
     ) -> torch.Tensor:
         raise NotImplementedError
 
 
+@ESTIMATORS.register("random")
 class RandomDirections(ZerothOrder):
-    name = "random"
-
     @property
     def batches(self) -> int:
         return self.q + 1
@@ -88,12 +100,15 @@ class RandomDirections(ZerothOrder):
     def draw(self, shape: tuple[int, ...]) -> torch.Tensor:
         return torch.randn(shape, generator=self.generator)
 
-    def derivative(self, at, values, u, answers):
+    def derivative(
+        self, at: At, values: list[torch.Tensor], u: list[torch.Tensor], answers: torch.Tensor
+    ) -> torch.Tensor:
         return (at([v + self.mu * d for v, d in zip(values, u)]) - answers) / self.mu
 
 
+@ESTIMATORS.register("spsa")
 class SPSA(ZerothOrder):
-    name = "spsa"
+    centre: list[torch.Tensor]  # the look-ahead point of the current estimate, set by each call
 
     def __init__(
         self, q: int = 10, mu: float = 0.01, correction: float = 0.9, seed: int = 0, grid: int | None = None
@@ -101,7 +116,8 @@ class SPSA(ZerothOrder):
         super().__init__(q, mu, seed, grid)
         if not 0 <= correction < 1:
             raise UserError(f"oracle.correction={correction}: expected a number in [0, 1) (SPSA-GC's look-ahead)")
-        self.correction, self.previous = correction, None
+        self.correction = correction
+        self.previous: list[torch.Tensor] | None = None  # the values at the last estimate
 
     @property
     def batches(self) -> int:
@@ -117,7 +133,9 @@ class SPSA(ZerothOrder):
         self.previous = values
         return super().__call__(answer, params)
 
-    def derivative(self, at, values, u, answers):
+    def derivative(
+        self, at: At, values: list[torch.Tensor], u: list[torch.Tensor], answers: torch.Tensor
+    ) -> torch.Tensor:
         plus = at([c + self.mu * d for c, d in zip(self.centre, u)])
         minus = at([c - self.mu * d for c, d in zip(self.centre, u)])
         return (plus - minus) / (2 * self.mu)
@@ -127,14 +145,17 @@ class _Estimate(torch.autograd.Function):
     """Identity on the answers; backward turns dL/dS into the parameters' estimated gradients."""
 
     @staticmethod
-    def forward(ctx, answers, derivatives, directions, *params):
+    def forward(
+        ctx: Any,
+        answers: torch.Tensor,
+        derivatives: torch.Tensor,
+        directions: list[torch.Tensor],
+        *params: torch.Tensor,
+    ) -> torch.Tensor:
         ctx.derivatives, ctx.directions = derivatives, directions
         return answers.clone()
 
     @staticmethod
-    def backward(ctx, grad):
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
         weights = torch.einsum("qnc,nc->q", ctx.derivatives, grad) / len(ctx.derivatives)
         return None, None, None, *(torch.tensordot(weights, d, 1) for d in ctx.directions)
-
-
-ESTIMATORS: dict[str, type[ZerothOrder]] = {"random": RandomDirections, "spsa": SPSA}

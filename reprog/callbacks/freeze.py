@@ -7,6 +7,7 @@ break DDP, whose gradient reducer waits for every parameter it started with.
 
 import pytorch_lightning as pl
 import torch
+from torch.optim import Optimizer
 
 from reprog.errors import UserError
 
@@ -24,7 +25,9 @@ class FreezeAfter(pl.Callback):
                 "(e.g. ~callbacks.freeze_whitening_bias) or pick a model that has one"
             )
 
-    def on_before_optimizer_step(self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer) -> None:
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: Optimizer
+    ) -> None:
         if trainer.current_epoch >= self.epochs:
             for p in self._params:
                 p.grad = None

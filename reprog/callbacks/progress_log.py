@@ -53,7 +53,7 @@ class ProgressLog(pl.Callback):
         if self.active and trainer.is_global_zero:
             self.report(trainer, trainer.num_training_batches, done=True)
 
-    def report(self, trainer: pl.Trainer, batches: int, done: bool = False) -> None:
+    def report(self, trainer: pl.Trainer, batches: int | float, done: bool = False) -> None:
         now = time.monotonic()
         self._last, elapsed = now, now - self._epoch_start
         total = trainer.num_training_batches

@@ -13,7 +13,8 @@ import torch
 
 class TrainingClock(pl.Callback):
     def __init__(self) -> None:
-        self.seconds, self._start = 0.0, None
+        self.seconds = 0.0
+        self._start: float | None = None  # when the current stretch of training began
 
     def _now(self, pl_module: pl.LightningModule) -> float:
         if pl_module.device.type == "cuda":

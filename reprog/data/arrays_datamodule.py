@@ -56,7 +56,9 @@ class ArraysDataModule(pl.LightningDataModule):
         self.augment, self.flip = augment, flip
         self.crop_padding, self.crop_padding_mode = crop_padding, crop_padding_mode
         self.device_resident = device_resident
-        self.train_set = self.val_set = self.test_set = None
+        self.train_set: TensorDataset | None = None
+        self.val_set: TensorDataset | None = None
+        self.test_set: TensorDataset | None = None
         self._resident: dict[tuple[int, torch.device], tuple[torch.Tensor, torch.Tensor]] = {}
 
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
@@ -115,18 +117,24 @@ class ArraysDataModule(pl.LightningDataModule):
                 "one shape"
             )
 
+    @staticmethod
+    def _loaded(split: TensorDataset | None, stage: str) -> TensorDataset:
+        if split is None:
+            raise RuntimeError(f"the data module has not loaded its splits: call setup({stage!r}) first")
+        return split
+
     def train_batches(self) -> int:
         """Optimizer steps in one epoch on one process (the last partial batch is dropped)."""
-        return len(self.train_set) // self.batch_size
+        return len(self._loaded(self.train_set, "fit")) // self.batch_size
 
     def train_dataloader(self) -> DataLoader | DeviceBatches:
-        return self._loader(self.train_set, self.batch_size, train=True)
+        return self._loader(self._loaded(self.train_set, "fit"), self.batch_size, train=True)
 
     def val_dataloader(self) -> DataLoader | DeviceBatches:
-        return self._loader(self.val_set, self.eval_batch_size, train=False)
+        return self._loader(self._loaded(self.val_set, "validate"), self.eval_batch_size, train=False)
 
     def test_dataloader(self) -> DataLoader | DeviceBatches:
-        return self._loader(self.test_set, self.eval_batch_size, train=False)
+        return self._loader(self._loaded(self.test_set, "test"), self.eval_batch_size, train=False)
 
     def _loader(self, dataset: TensorDataset, batch_size: int, train: bool) -> DataLoader | DeviceBatches:
         shuffle = train
@@ -147,8 +155,11 @@ class ArraysDataModule(pl.LightningDataModule):
         )
         key = (id(dataset), device)
         if key not in self._resident:  # one copy per split and device, made once
-            self._resident[key] = tuple(t.to(device) for t in dataset.tensors)
-        if trainer and trainer.overfit_batches:  # the same first batches every epoch, as Lightning does for DataLoaders
+            x, y = dataset.tensors
+            self._resident[key] = (x.to(device), y.to(device))
+        # overfit_batches: the same first batches every epoch, as Lightning does for DataLoaders (the ignore: Trainer
+        # sets the attribute in __init__ but does not declare it)
+        if trainer and trainer.overfit_batches:  # type: ignore[attr-defined]
             shuffle = False
         seed = torch.initial_seed() % 2**62
         if trainer and shuffle:  # rank 0's seed on every rank: the same permutations, so the shards stay disjoint
@@ -172,5 +183,7 @@ class ArraysDataModule(pl.LightningDataModule):
             x = random_crop_flip(x, self.crop_padding, self.flip is True, self.crop_padding_mode)
         return to_unit_range(x), y
 
-    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+    def on_after_batch_transfer(
+        self, batch: tuple[torch.Tensor, torch.Tensor], dataloader_idx: int
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return self.preprocess(batch, train=self.trainer is not None and self.trainer.training)

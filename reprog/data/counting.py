@@ -4,6 +4,8 @@ Generated from a seed, so it needs no download. The default grid (7 x 7 cells of
 32 px CIFAR canvas; the paper used a 9 x 9 grid (36 px) on ImageNet victims.
 """
 
+from typing import Any
+
 import torch
 
 from reprog.data.target_images import PlacedImagesDataModule
@@ -21,7 +23,13 @@ def counting_squares(n: int, grid: int = 7, square: int = 4, seed: int = 0) -> t
 
 class CountingDataModule(PlacedImagesDataModule):
     def __init__(
-        self, train_size: int = 60000, test_size: int = 10000, grid: int = 7, square: int = 4, seed: int = 0, **kwargs
+        self,
+        train_size: int = 60000,
+        test_size: int = 10000,
+        grid: int = 7,
+        square: int = 4,
+        seed: int = 0,
+        **kwargs: Any,
     ) -> None:
         kwargs.setdefault("digit_size", grid * square)
         super().__init__(**kwargs)

@@ -12,6 +12,7 @@ import gzip
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import torch
 from torchvision.datasets import MNIST, FashionMNIST
@@ -50,7 +51,9 @@ def idx_problem(raw: Path) -> tuple[Path, str] | None:
 class PaddedMNISTDataModule(PlacedImagesDataModule):
     dataset_class: type[MNIST] = MNIST
 
-    def __init__(self, data_dir: str = "data", cache_dir: str | None = None, download: bool = True, **kwargs) -> None:
+    def __init__(
+        self, data_dir: str = "data", cache_dir: str | None = None, download: bool = True, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.data_dir = Path(data_dir)
         # as conf/paths' cache_dir (env REPROG_CACHE_DIR, else outputs/cache under the working directory): never
@@ -60,11 +63,11 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
         self._origin = (self.raw(self.data_dir), "")  # the folder the splits came from and the files' suffix
 
     @property
-    def name(self) -> str:
+    def dataset_name(self) -> str:
         return self.dataset_class.__name__
 
     def raw(self, root: Path) -> Path:
-        return root / self.name / "raw"
+        return root / self.dataset_name / "raw"
 
     def _has(self, root: Path, suffix: str = "") -> bool:
         return all((self.raw(root) / (Path(name).stem + suffix)).is_file() for name, _ in self.dataset_class.resources)
@@ -86,7 +89,7 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
             if not has_gz:
                 raise UserError(
                     f"corrupt {path} in the cache: {what}; delete the cache folder "
-                    f"{self.cache_dir / self.name} and run again"
+                    f"{self.cache_dir / self.dataset_name} and run again"
                 )
             log.warning(
                 "corrupt %s in the cache (%s); extracting it again from %s", path, what, self.raw(self.data_dir)
@@ -97,7 +100,7 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
             except OSError as e:
                 raise UserError(
                     f"cannot clear the corrupt cache {self.raw(self.cache_dir)} ({brief(e)}); "
-                    f"delete the cache folder {self.cache_dir / self.name} and run again"
+                    f"delete the cache folder {self.cache_dir / self.dataset_name} and run again"
                 ) from e
         if has_gz:
             self._extract()
@@ -106,7 +109,7 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
         if self.download:
             return self._fetch()
         raise UserError(
-            f"no {self.name} found: expected {self.raw(self.data_dir)}/"
+            f"no {self.dataset_name} found: expected {self.raw(self.data_dir)}/"
             "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; set data.download=true to fetch it, "
             "or point paths.data_dir (env REPROG_DATA_DIR) at a copy"
         )
@@ -142,7 +145,7 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
             self.dataset_class(self.cache_dir, train=True, download=True)
         except Exception as e:
             raise UserError(
-                f"could not download {self.name} into {self.raw(self.cache_dir)} ({brief(e)}); "
+                f"could not download {self.dataset_name} into {self.raw(self.cache_dir)} ({brief(e)}); "
                 f"put the four original .gz files in {self.raw(self.data_dir)}, or check the network"
             ) from e
         if problem := idx_problem(self.raw(self.cache_dir)):
@@ -166,7 +169,7 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
             ds = self.dataset_class(root, train=train, download=False)
         except Exception as e:  # the files were checked; this is left for the unforeseen (e.g. a legacy processed/)
             raise UserError(
-                f"could not read {self.name} under {self.raw(root)} ({brief(e)}); "
+                f"could not read {self.dataset_name} under {self.raw(root)} ({brief(e)}); "
                 "copy the four original files there again"
             ) from e
         return ds.data.unsqueeze(1), ds.targets.long()

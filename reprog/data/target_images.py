@@ -7,6 +7,8 @@ With `digit_size=None` the images keep their own size and batches stay uint8: a 
 batch once per program, with `place`, at that program's placement.
 """
 
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
@@ -34,6 +36,8 @@ def to_canvas(images: torch.Tensor, placement: Placement, channels: int = 3) -> 
 class PlacedImagesDataModule(ArraysDataModule):
     """Target images from `raw_split`: uint8 (N, C, H, W), C = 1 (grey) or the victim's `channels` (colour)."""
 
+    member_keys = ("digit_size", "position")  # where each program of a bank places the images (`place`)
+
     def __init__(
         self,
         digit_size: int | None = 28,
@@ -42,7 +46,7 @@ class PlacedImagesDataModule(ArraysDataModule):
         channels: int = 3,
         num_classes: int = 10,
         val_size: int = 5000,
-        **kwargs,
+        **kwargs: Any,
     ) -> None:
         super().__init__(num_classes=num_classes, val_size=val_size, augment=False, **kwargs)
         self.placement = None if digit_size is None else Placement.make(canvas_size, digit_size, position)

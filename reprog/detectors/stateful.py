@@ -23,7 +23,8 @@ class StatefulDetector:
     def reset(self) -> None:
         """Forget the stream (a new user, or the end of calibration)."""
         self.memory = torch.empty(0, 0)
-        self.seen, self.flagged, self.first_flag = 0, 0, None
+        self.seen, self.flagged = 0, 0
+        self.first_flag: int | None = None  # queries answered before the first flag
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return F.adaptive_avg_pool2d(images.detach().float().cpu(), self.side).flatten(1)

@@ -15,10 +15,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from reprog.errors import UserError
+from reprog.registry import Registry
+
+MAPS: Registry["LabelMap"] = Registry("mapping.kind")
 
 
 class LabelMap(nn.Module):
-    kind = "label_map"
+    kind = "label_map"  # set by MAPS.register
     fit_every: str | None = None  # None, "once" or "epoch"
 
     def __init__(self, num_source: int, num_targets: int) -> None:
@@ -51,6 +54,8 @@ class LabelMap(nn.Module):
 
 class IndexMap(LabelMap):
     """Target class t reads the victim classes `index[t]` and averages their logits (k = 1: one-to-one)."""
+
+    index: torch.Tensor  # buffer: (num_targets, k) victim classes
 
     def __init__(self, num_source: int, num_targets: int, index: torch.Tensor) -> None:
         super().__init__(num_source, num_targets)

@@ -10,14 +10,17 @@ from typing import Any
 
 import torch
 
-from reprog.label_mapping.base import LabelMap
+from reprog.domains import INT_0, NON_NEGATIVE, check
+from reprog.label_mapping.base import MAPS, LabelMap
 
 
+@MAPS.register("bayesian")
 class Bayesian(LabelMap):
-    kind = "bayesian"
     fit_every = "epoch"
+    weight: torch.Tensor  # buffer: (num_source, num_targets)
 
     def __init__(self, num_source: int, num_targets: int, top_k: int = 0, laplace: float = 1.0) -> None:
+        check(f"mapping={self.kind}", locals(), top_k=INT_0, laplace=NON_NEGATIVE)
         super().__init__(num_source, num_targets)
         self.top_k, self.laplace = top_k, laplace
         self.register_buffer("weight", torch.full((num_source, num_targets), 1.0 / num_source))

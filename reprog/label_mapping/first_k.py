@@ -2,12 +2,11 @@
 
 import torch
 
-from reprog.label_mapping.base import IndexMap, check_room
+from reprog.label_mapping.base import MAPS, IndexMap, check_room
 
 
+@MAPS.register("first_k")
 class FirstK(IndexMap):
-    kind = "first_k"
-
     def __init__(self, num_source: int, num_targets: int) -> None:
         check_room(num_source, num_targets)
         super().__init__(num_source, num_targets, torch.arange(num_targets))

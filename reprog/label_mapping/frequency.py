@@ -4,11 +4,11 @@ predicted as, one-to-one, greedily by count. `Frequency` counts once, through th
 
 import torch
 
-from reprog.label_mapping.base import IndexMap, check_room
+from reprog.label_mapping.base import MAPS, IndexMap, check_room
 
 
+@MAPS.register("frequency")
 class Frequency(IndexMap):
-    kind = "frequency"
     fit_every = "once"
 
     def __init__(self, num_source: int, num_targets: int) -> None:
@@ -27,6 +27,6 @@ class Frequency(IndexMap):
         self.set_index(index)
 
 
+@MAPS.register("iterative")
 class Iterative(Frequency):
-    kind = "iterative"
     fit_every = "epoch"

@@ -8,12 +8,11 @@ fits any number of victim classes, fewer than the targets too.
 import torch
 from torch import nn
 
-from reprog.label_mapping.base import LabelMap
+from reprog.label_mapping.base import MAPS, LabelMap
 
 
+@MAPS.register("linear")
 class Linear(LabelMap):
-    kind = "linear"
-
     def __init__(self, num_source: int, num_targets: int) -> None:
         super().__init__(num_source, num_targets)
         self.linear = nn.Linear(num_source, num_targets)

@@ -4,13 +4,14 @@ from typing import Any
 
 import torch
 
-from reprog.label_mapping.base import IndexMap, check_room
+from reprog.domains import INT_1, check
+from reprog.label_mapping.base import MAPS, IndexMap, check_room
 
 
+@MAPS.register("many_to_one")
 class ManyToOne(IndexMap):
-    kind = "many_to_one"
-
     def __init__(self, num_source: int, num_targets: int, k: int = 1) -> None:
+        check(f"mapping={self.kind}", locals(), k=INT_1)
         check_room(num_source, k * num_targets, k)
         self.k = k
         super().__init__(num_source, num_targets, torch.arange(num_targets * k).reshape(num_targets, k))

@@ -11,6 +11,10 @@ import torch
 import torch.distributed as dist
 from torch import Tensor, nn
 
+from reprog.domains import POSITIVE, check
+from reprog.models.architectures import MODELS
+from reprog.models.weights import load_weights
+
 
 class Whitening(nn.Conv2d):
     """airbench's stem: each 2x2 patch projected onto the eigenvectors of the patch covariance, scaled to unit
@@ -20,6 +24,8 @@ class Whitening(nn.Conv2d):
     ActNorm's) and then stay frozen; only the bias learns. The `fitted` flag is saved with the weights, so
     a resumed or loaded model is never refitted. Under DDP the covariance is averaged over the ranks.
     """
+
+    fitted: Tensor  # a buffer (declared for the type checker)
 
     def __init__(self, in_channels: int = 3, kernel_size: int = 2, eps: float = 5e-4) -> None:
         super().__init__(in_channels, 2 * in_channels * kernel_size**2, kernel_size, bias=True)
@@ -87,16 +93,21 @@ class Scale(nn.Module):
         return x * self.factor
 
 
+@MODELS.register("airbench")
 def airbench(
-    num_classes: int = 10, widths: tuple[int, int, int] = (64, 256, 256), whiten_eps: float = 5e-4
-) -> nn.Sequential:
+    num_classes: int = 10,
+    weights: str | None = None,
+    widths: tuple[int, int, int] = (64, 256, 256),
+    whiten_eps: float = 5e-4,
+) -> nn.Module:
     """32x32 inputs: 31 after the stem, then 15, 7, 3 after each group, 1 after the last pool.
 
     `whiten_eps` is added to the patch variances before whitening. airbench's 5e-4 lifts the faintest
     (high-frequency) directions by up to 80x, where an 8/255 perturbation has 25x the power of the images, so
     adversarial training raises it (see `conf/experiment/victim_airbench_adv.yaml`)."""
+    check("model=airbench", locals(), whiten_eps=POSITIVE)
     stem = Whitening(3, kernel_size=2, eps=whiten_eps)
-    return nn.Sequential(
+    net = nn.Sequential(
         stem,
         nn.GELU(),
         ConvGroup(stem.out_channels, widths[0]),
@@ -107,3 +118,4 @@ def airbench(
         nn.Linear(widths[2], num_classes, bias=False),
         Scale(1 / 9),
     )
+    return load_weights(net, weights)

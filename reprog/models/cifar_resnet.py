@@ -6,6 +6,9 @@
 
 from torch import Tensor, nn
 
+from reprog.models.architectures import MODELS
+from reprog.models.weights import load_weights
+
 
 class BasicBlock(nn.Module):
     def __init__(self, in_planes: int, planes: int, stride: int) -> None:
@@ -44,13 +47,16 @@ class CifarResNet(nn.Module):
         return self.head(self.stages(self.stem(x)))
 
 
-def resnet20(num_classes: int = 10) -> CifarResNet:
-    return CifarResNet([3, 3, 3], [16, 32, 64], num_classes)
+@MODELS.register("resnet20")
+def resnet20(num_classes: int = 10, weights: str | None = None) -> nn.Module:
+    return load_weights(CifarResNet([3, 3, 3], [16, 32, 64], num_classes), weights)
 
 
-def resnet56(num_classes: int = 10) -> CifarResNet:
-    return CifarResNet([9, 9, 9], [16, 32, 64], num_classes)
+@MODELS.register("resnet56")
+def resnet56(num_classes: int = 10, weights: str | None = None) -> nn.Module:
+    return load_weights(CifarResNet([9, 9, 9], [16, 32, 64], num_classes), weights)
 
 
-def resnet18(num_classes: int = 10) -> CifarResNet:
-    return CifarResNet([2, 2, 2, 2], [64, 128, 256, 512], num_classes)
+@MODELS.register("resnet18")
+def resnet18(num_classes: int = 10, weights: str | None = None) -> nn.Module:
+    return load_weights(CifarResNet([2, 2, 2, 2], [64, 128, 256, 512], num_classes), weights)

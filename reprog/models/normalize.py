@@ -14,6 +14,9 @@ from torch import nn
 class Normalize(nn.Module):
     """`(x - mean) / std` per channel; mean and std are buffers so they travel with the weights."""
 
+    mean: torch.Tensor  # buffers, declared for the type checker (nn.Module types attributes as Tensor | Module)
+    std: torch.Tensor
+
     def __init__(self, mean: Sequence[float], std: Sequence[float]) -> None:
         super().__init__()
         self.register_buffer("mean", torch.tensor(mean, dtype=torch.float32).view(1, -1, 1, 1))

@@ -8,10 +8,12 @@ import torchvision
 from torch import nn
 
 from reprog.errors import UserError
+from reprog.models.architectures import MODELS
 from reprog.models.weights import load_weights
 
 
-def torchvision_classifier(name: str, num_classes: int = 1000, weights: str | None = None) -> nn.Module:
+@MODELS.register("torchvision")
+def torchvision_classifier(num_classes: int = 1000, weights: str | None = None, name: str = "") -> nn.Module:
     """`torchvision.models.get_model(name)` with random init, then `weights` (.safetensors or .pth) if given."""
     if name not in torchvision.models.list_models(module=torchvision.models):
         raise UserError(
@@ -19,4 +21,4 @@ def torchvision_classifier(name: str, num_classes: int = 1000, weights: str | No
             "torchvision.models.list_models(), e.g. model.name=resnet18"
         )
     model = torchvision.models.get_model(name, weights=None, num_classes=num_classes)
-    return load_weights(model, weights) if weights else model
+    return load_weights(model, weights)

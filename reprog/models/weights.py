@@ -28,8 +28,10 @@ def load_weights_file(path: str | Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_weights(net: nn.Module, path: str | Path) -> nn.Module:
-    """Load `path` into `net`; a file made for another architecture is a clear error."""
+def load_weights(net: nn.Module, path: str | Path | None) -> nn.Module:
+    """Load `path` into `net` (none: `net` as it is); a file made for another architecture is a clear error."""
+    if not path:
+        return net
     try:
         net.load_state_dict(load_weights_file(path))
     except RuntimeError as e:

@@ -5,9 +5,10 @@ perturbation. Success counts images the victim classified correctly: untargeted,
 the answer; targeted, it reached the target (images already of the target class are left out).
 Every attack is handled alike (`reprog.attacks.Attack`): one that learns first says from which split
 (`fit_on`) and how many images (`fit_size`), and is fit in `on_test_start`; its extra figures (`stats()`)
-become metrics. An attack crafted on another model than the victim (a substitute) also reports how often
-that model agrees with the victim. A PGD run whose robust accuracy exceeds AutoAttack's at the same eps by more
-than `masking_gap` is flagged as a sign of gradient masking.
+become metrics. A fit that diverges stops the run (`reprog.errors.Diverged`: status `diverged`, nothing of that
+attack saved), as a diverged training run does. An attack crafted on another model than the victim (a substitute)
+also reports how often that model agrees with the victim. A PGD run whose robust accuracy exceeds AutoAttack's at
+the same eps by more than `masking_gap` is flagged as a sign of gradient masking.
 
 Under a `transform` (transform=affine | photo | print) every attack also reports how it does in that world: each
 test image, clean and adversarial, is seen through `eval_draws` draws of the transform, the same draws for every
@@ -20,8 +21,9 @@ TensorBoard (`fit/<key>/picture`, and the attacked images as `test/<key>/images`
 
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
@@ -31,6 +33,7 @@ from torchmetrics import MeanMetric
 
 from reprog.atomic_files import write_file
 from reprog.attacks import ATTACKS, Attack, build_attack
+from reprog.data.arrays_datamodule import ArraysDataModule
 from reprog.figures import adversarial_figure, curve_figure
 from reprog.models.frozen import load_frozen_victim
 from reprog.transforms import build_transform
@@ -46,7 +49,7 @@ class AttackEvalModule(pl.LightningModule):
         self,
         victim: dict[str, Any],
         attacks: dict[str, dict[str, Any]],
-        eps_255: list[float] = (2, 4, 8),
+        eps_255: Sequence[float] = (2, 4, 8),
         fit_size: int = 5000,
         figure_samples: int = 4,
         masking_gap: float = 0.05,
@@ -70,17 +73,18 @@ class AttackEvalModule(pl.LightningModule):
         )
         self.clean_acc = MeanMetric()
         self.transformed_clean_acc = MeanMetric()
-        self._figure: tuple[torch.Tensor, ...] | None = None
+        # (images, adversarial, clean probabilities, adversarial probabilities), for `adversarial_figure`
+        self._figure: tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor] | None = None
         self._pictures: dict[str, torch.Tensor] = {}  # run -> attacked images, for attacks that show what they learned
 
-    def add_attack(self, name: str, spec: dict[str, Any], eps_255: list[float]) -> None:
+    def add_attack(self, name: str, spec: dict[str, Any], eps_255: Sequence[float]) -> None:
         """One run per eps; `eps_255: [...]` (1/255 units) or, e.g. for L2, `eps: [...]` in pixels."""
         kind = spec.pop("kind")
-        if kind in ATTACKS and not ATTACKS[kind].bounded:
+        if kind in ATTACKS and not cast(type[Attack], ATTACKS[kind]).bounded:  # every attack kind is a class
             spec = {k: v for k, v in spec.items() if k not in ("eps", "eps_255")}  # once: eps means nothing to it
-            self.runs[name] = build_attack(kind, self.victim, self.transform, **spec)
+            self.runs[name] = self.named(build_attack(kind, self.victim, self.transform, **spec), name, name)
             if self.runs[name].fit_on and not self.runs[name].fit_size:
-                self.runs[name].fit_size = self.hparams.fit_size
+                self.runs[name].fit_size = self.hparams["fit_size"]
             self.kinds[name] = (kind, "unbounded")
             self.figure_key = self.figure_key or name
             return
@@ -90,23 +94,40 @@ class AttackEvalModule(pl.LightningModule):
             eps_values = [(f"{e:g}", e / 255) for e in spec.pop("eps_255", eps_255)]
         for label, eps in eps_values:
             key = f"{name}_eps{label.replace('.', 'p')}"
-            self.runs[key] = attack = build_attack(kind, self.victim, self.transform, eps=eps, **spec)
+            self.runs[key] = attack = self.named(
+                build_attack(kind, self.victim, self.transform, eps=eps, **spec), name, key
+            )
             if attack.fit_on and not attack.fit_size:  # the attack did not say how many: task.fit_size
-                attack.fit_size = self.hparams.fit_size
+                attack.fit_size = self.hparams["fit_size"]
             self.kinds[key] = (kind, f"{spec.get('norm', 'Linf')} {label}")
         self.figure_key = self.figure_key or key
+
+    @staticmethod
+    def named(attack: Attack, name: str, key: str) -> Attack:
+        """`attack` told its run's name and where its settings live, so its messages name what the user set."""
+        attack.key, attack.config_path = key, f"task.attacks.{name}"
+        return attack
 
     def stat_names(self, attack: Attack) -> tuple[str, ...]:
         transfer = ("agreement",) if attack.model is not self.victim else ()
         world = TRANSFORMED if self.transform is not None else ()
         return (*STATS, *world, *attack.stat_names, *transfer)
 
+    def metrics(self, key: str) -> Mapping[str, MeanMetric]:
+        """Run `key`'s metrics by stat name (a ModuleDict of `MeanMetric`s, in `stats`)."""
+        return cast(Mapping[str, MeanMetric], self.stats[key])
+
+    @property
+    def datamodule(self) -> ArraysDataModule:
+        """The run's data module (Lightning sets `trainer.datamodule` at run time only)."""
+        return cast(ArraysDataModule, cast(Any, self.trainer).datamodule)
+
     # -- attacks that learn first ---------------------------------------------------------------
     def on_test_start(self) -> None:
         learners = {k: a for k, a in self.runs.items() if a.fit_on is not None}
         if not learners:
             return
-        dm = self.trainer.datamodule
+        dm = self.datamodule
         dm.setup("fit")
         loaders = {"train": dm.train_dataloader, "val": dm.val_dataloader}
         for key, attack in learners.items():
@@ -152,11 +173,14 @@ class AttackEvalModule(pl.LightningModule):
                     logger.log_metrics({f"fit/{key}/{k}": v for k, v in row.items() if k != x}, step=int(row[x]))
                 logger.experiment.add_figure(f"fit/{key}", fig, self.global_step)
 
-    def take(self, dm: pl.LightningDataModule, loader: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
-        xs, ys, have = [], [], 0
-        for batch in loader:
-            x, y = dm.preprocess([t.to(self.device) for t in batch], train=False)
-            xs.append(x), ys.append(y)
+    def take(self, dm: ArraysDataModule, loader: Any, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        xs: list[torch.Tensor] = []
+        ys: list[torch.Tensor] = []
+        have = 0
+        for x, y in loader:
+            x, y = dm.preprocess((x.to(self.device), y.to(self.device)), train=False)
+            xs.append(x)
+            ys.append(y)
             have += len(x)
             if have >= n:
                 break
@@ -177,16 +201,17 @@ class AttackEvalModule(pl.LightningModule):
             x_adv = attack(x, y)
             adv = self.victim(x_adv)
             pred, goal = adv.argmax(1), attack.last_goal
+            assert goal is not None  # set by the call above
             hit, counted = ((pred == goal), correct & (goal != y)) if attack.targeted else ((pred != y), correct)
             delta = (x_adv - x).flatten(1)
-            stats = self.stats[key]
+            stats = self.metrics(key)
             stats["robust_acc"].update((pred == y).float())
             stats["success"].update(hit.float(), counted.float())
             stats["linf"].update(delta.abs().amax(1))
             stats["l2"].update(delta.norm(dim=1))
             if self.transform is not None:
                 seen_pred, _ = self.through_world(x_adv, y, batch_idx)
-                goals = goal.repeat(self.hparams.eval_draws)
+                goals = goal.repeat(self.hparams["eval_draws"])
                 seen_hit = (seen_pred == goals) if attack.targeted else (seen_pred != seen_y)
                 counted_seen = seen_correct & (goals != seen_y) if attack.targeted else seen_correct
                 stats["transformed_robust_acc"].update((seen_pred == seen_y).float())
@@ -197,18 +222,19 @@ class AttackEvalModule(pl.LightningModule):
                 with torch.no_grad():
                     stats["agreement"].update((attack.model(x).argmax(1) == clean_pred).float())
             if batch_idx == 0 and attack.picture() is not None:
-                self._pictures[key] = x_adv[: self.hparams.figure_samples].detach().cpu()
+                self._pictures[key] = x_adv[: self.hparams["figure_samples"]].detach().cpu()
             if batch_idx == 0 and key == self.figure_key:
-                n = self.hparams.figure_samples
+                n = self.hparams["figure_samples"]
                 self._figure = (x[:n], x_adv[:n], clean[:n].softmax(1), adv[:n].softmax(1))
 
     @torch.no_grad()
     def through_world(self, x: torch.Tensor, y: torch.Tensor, batch_idx: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The victim's predictions on `eval_draws` draws of the transform per image, and the labels, draw-major;
         the draws depend only on the transform's seed and the batch, so every attack and every run sees the same."""
-        n = self.hparams.eval_draws
-        generator = torch.Generator().manual_seed(self.transform.seed * 1_000_003 + batch_idx)
-        return self.victim(self.transform(x.repeat(n, 1, 1, 1), generator)).argmax(1), y.repeat(n)
+        n, transform = self.hparams["eval_draws"], self.transform
+        assert transform is not None  # called only under a transform
+        generator = torch.Generator().manual_seed(transform.seed * 1_000_003 + batch_idx)
+        return self.victim(transform(x.repeat(n, 1, 1, 1), generator)).argmax(1), y.repeat(n)
 
     def on_test_epoch_end(self) -> None:
         self.results = {"clean_acc": self.clean_acc.compute().item()}
@@ -216,8 +242,8 @@ class AttackEvalModule(pl.LightningModule):
         if self.transform is not None:
             self.results["transformed_clean_acc"] = self.transformed_clean_acc.compute().item()
             self.log("test/transformed_clean_acc", self.results["transformed_clean_acc"])
-        for key, stats in self.stats.items():
-            for stat, metric in stats.items():
+        for key in self.stats:
+            for stat, metric in self.metrics(key).items():
                 value = metric.compute().item()
                 self.results[f"{key}/{stat}"] = value
                 self.log(f"test/{key}/{stat}", value)
@@ -239,7 +265,7 @@ class AttackEvalModule(pl.LightningModule):
     def table(self) -> str:
         world = (
             f" ({self.results['transformed_clean_acc']:.2%} under transform={self.transform.kind}, "
-            f"{self.hparams.eval_draws} draws an image)"
+            f"{self.hparams['eval_draws']} draws an image)"
             if self.transform is not None
             else ""
         )
@@ -254,7 +280,7 @@ class AttackEvalModule(pl.LightningModule):
                 f"{name.removeprefix('robust_after_')} {self.results[f'{key}/{name}']:.2%}"
                 if name.startswith(("robust_after_", "transformed_")) or name == "agreement"
                 else f"{name} {self.results[f'{key}/{name}']:g}"
-                for name in self.stats[key]
+                for name in self.metrics(key)
                 if name not in STATS
             )
             lines.append(
@@ -262,14 +288,14 @@ class AttackEvalModule(pl.LightningModule):
                 f"{r['linf'] * 255:>9.2f}/255{r['l2']:>10.3f}  {extra}"
             )
         for key, gap in self.masking().items():
-            verdict = "FLAGGED: gradients may be masked" if gap > self.hparams.masking_gap else "ok"
+            verdict = "FLAGGED: gradients may be masked" if gap > self.hparams["masking_gap"] else "ok"
             lines.append(f"gradient-masking check: {key} robust accuracy - AutoAttack's = {gap:+.2%} ({verdict})")
         return "\n".join(lines)
 
     def on_test_end(self) -> None:
         if self._figure is None or not self.trainer.is_global_zero:
             return
-        names = getattr(self.trainer.datamodule, "class_names", None)
+        names = getattr(self.datamodule, "class_names", None)
         fig = adversarial_figure(*self._figure, class_names=names)
         fig.savefig(Path(self.trainer.default_root_dir) / "adversarial_examples.png", dpi=120)
         for logger in self.loggers:

@@ -5,21 +5,30 @@ Subclasses define `forward` (images -> class logits) and may add `regularizer()`
 """
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.types import OptimizerLRScheduler
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 from torchmetrics.classification import MulticlassAccuracy
 
-from reprog.errors import Diverged
+from reprog.divergence import check_loss
 from reprog.modules.optim import configure_optimizers
 
 Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class ClassificationModule(pl.LightningModule):
+    train_loss: MeanMetric
+    val_loss: MeanMetric
+    test_loss: MeanMetric
+    train_acc: MulticlassAccuracy
+    val_acc: MulticlassAccuracy
+    test_acc: MulticlassAccuracy
+    val_acc_best: MaxMetric
+
     def __init__(
         self,
         num_classes: int,
@@ -49,11 +58,7 @@ class ClassificationModule(pl.LightningModule):
         if reg is not None:
             self.log("train/reg", reg, on_step=True, on_epoch=False)
             loss = loss + reg
-        if not torch.isfinite(loss):
-            raise Diverged(
-                f"the training loss became {loss.item()} at step {self.global_step}: the run diverged; "
-                f"lower the learning rate (optimizer.lr={configured_lr(self.optimizer_factory)})"
-            )
+        check_loss(loss, self.global_step, "optimizer.lr", configured_lr(self.optimizer_factory))
         self.train_loss(loss)
         self.train_acc(logits, y)
         self.log("train/loss", self.train_loss, on_step=True, on_epoch=True, prog_bar=True)
@@ -85,7 +90,14 @@ class ClassificationModule(pl.LightningModule):
     def test_step(self, batch: Batch, batch_idx: int) -> torch.Tensor:
         return self.evaluate(batch, "test")
 
-    def configure_optimizers(self) -> dict[str, Any]:
+    def on_fit_end(self) -> None:
+        """The best checkpoint's weights back into the module (the last ones when none was kept): what is exported
+        and tested."""
+        best = getattr(self.trainer.checkpoint_callback, "best_model_path", "")
+        if best and not cast(Any, self.trainer).fast_dev_run:  # set at run time, undeclared
+            self.load_state_dict(torch.load(best, map_location=self.device, weights_only=True)["state_dict"])
+
+    def configure_optimizers(self) -> OptimizerLRScheduler:
         return configure_optimizers(
             self.trainer, self.trainable_parameters(), self.optimizer_factory, self.scheduler_factory
         )

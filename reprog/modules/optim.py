@@ -6,6 +6,7 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.utilities.types import OptimizerLRScheduler
 
 from reprog.errors import UserError, brief
 
@@ -15,7 +16,7 @@ def configure_optimizers(
     params: Iterable[torch.nn.Parameter] | Iterable[dict[str, Any]],
     optimizer: Callable[..., torch.optim.Optimizer],
     scheduler: Callable[..., torch.optim.lr_scheduler.LRScheduler] | None,
-) -> dict[str, Any]:
+) -> OptimizerLRScheduler:
     """Build the `_partial_` optimizer and scheduler; the scheduler gets the run's length from the trainer.
 
     A parameter group may carry `lr_scale`: its lr is multiplied and its weight_decay divided by it, so

@@ -1,12 +1,11 @@
 """`VictimModule`: trains a classifier that later serves as the frozen victim.
 
-With `adv_training` it trains on adversarial examples crafted against itself each step (the attack
-from `reprog.attacks`, in train mode as Madry et al. and Wong et al. craft them). Each validation epoch
-then also measures PGD accuracy (`val/pgd_acc`, PGD-`val_steps` at the training eps, eval mode) on the
-first `val_batches` batches of the held-out slice of the training set, so a checkpoint callback can keep
-the most robust epoch (Rice et al.'s early stopping), and a fall of that accuracy below `overfit_floor`
-after it had been above twice that is logged as catastrophic overfitting (`val/catastrophic_overfitting`).
-`adv_training.grad_align` > 0 adds GradAlign at that weight (`reprog.modules.grad_align`), the fix for it.
+With `adv_training` it trains on adversarial examples crafted against itself each step by a recipe
+(`reprog.adv_training`), plus the loss terms the recipe adds. Each validation epoch then also measures PGD
+accuracy (`val/pgd_acc`, the recipe's `val_adversary`) on the first `val_batches` batches of the held-out slice of
+the training set, so a checkpoint callback can keep the most robust epoch (Rice et al.'s early stopping), and a fall
+of that accuracy below `overfit_floor` after it had been above twice that is logged as catastrophic overfitting
+(`val/catastrophic_overfitting`).
 `norm_bias_lr_scale` (airbench's larger BatchNorm-bias learning rate) and `tta_level` (test-time augmentation of
 the test split, `reprog.models.tta`) serve the airbench recipe. Only plain values go into its
 hyperparameters, so its checkpoints load with `weights_only=True`.
@@ -21,18 +20,15 @@ import torch
 from torch import nn
 from torchmetrics import MaxMetric, MeanMetric
 
-from reprog.attacks import Attack, build_attack
+from reprog.adv_training import AdversarialTraining, build_recipe
 from reprog.models import build_model
 from reprog.models.export import save_victim
 from reprog.models.runtime import split_runtime
 from reprog.models.tta import tta_logits
 from reprog.modules.classification import ClassificationModule
-from reprog.modules.grad_align import grad_align
 from reprog.modules.optim import norm_bias_groups
 
 log = logging.getLogger("reprog")
-ROBUST_VALIDATION = ("val_steps", "val_batches", "overfit_floor")
-NOT_THE_ATTACK = ("kind", "attack", "grad_align", *ROBUST_VALIDATION)
 
 
 def catastrophic_overfitting(robust_acc: float, best: float, floor: float) -> bool:
@@ -55,51 +51,39 @@ class VictimModule(ClassificationModule):
         super().__init__(model["num_classes"], optimizer, scheduler, label_smoothing)
         self.save_hyperparameters(ignore=["optimizer", "scheduler"])
         self.model = build_model(**model, **runtime)
-        self.adversary: Attack | None = None
-        self.val_adversary: Attack | None = None
-        if adv_training and adv_training.get("kind", "none") != "none":
-            settings = {k: v for k, v in adv_training.items() if k not in NOT_THE_ATTACK}
-            self.adversary = build_attack(adv_training.get("attack", "pgd"), self.model, **settings)
-            self.adversary.eval_mode = False
-            eps = self.adversary.eps
-            self.val_adversary = build_attack(
-                "pgd", self.model, eps=eps, alpha=eps / 4, steps=adv_training.get("val_steps", 10), seed=0
-            )
-            self.val_batches = adv_training.get("val_batches", 1)
-            self.overfit_floor = adv_training.get("overfit_floor", 0.1)
-            self.grad_align = float(adv_training.get("grad_align", 0.0))
+        self.recipe: AdversarialTraining | None = build_recipe(self.model, **(adv_training or {}))
+        if self.recipe is not None:
             self.val_pgd_acc, self.val_pgd_acc_best = MeanMetric(), MaxMetric()
 
     def trainable_parameters(self) -> Iterator[nn.Parameter] | list[dict[str, Any]]:
-        if self.hparams.norm_bias_lr_scale == 1:
+        if self.hparams["norm_bias_lr_scale"] == 1:
             return self.parameters()
-        return norm_bias_groups(self, self.hparams.norm_bias_lr_scale)
+        return norm_bias_groups(self, self.hparams["norm_bias_lr_scale"])
 
     def eval_logits(self, x: torch.Tensor, stage: str) -> torch.Tensor:
-        return tta_logits(self.model, x, self.hparams.tta_level if stage == "test" else 0)
+        return tta_logits(self.model, x, self.hparams["tta_level"] if stage == "test" else 0)
 
     def training_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
-        if self.adversary is None:
+        if self.recipe is None:
             return super().training_step(batch, batch_idx)
         x, y = batch
-        loss = super().training_step((self.adversary(x, y), y), batch_idx)
-        if self.grad_align:
-            alignment = grad_align(self.model, x, y, self.adversary.eps)
-            self.log("train/grad_align", alignment, on_step=True, on_epoch=False)
-            loss = loss + self.grad_align * alignment
+        loss = super().training_step((self.recipe.adversary(x, y), y), batch_idx)
+        for name, (weight, term) in self.recipe.penalties(self.model, x, y).items():
+            self.log(f"train/{name}", term, on_step=True, on_epoch=False)
+            loss = loss + weight * term
         return loss
 
     def validation_step(self, batch: tuple[torch.Tensor, torch.Tensor], batch_idx: int) -> torch.Tensor:
         logits = super().validation_step(batch, batch_idx)
-        if self.val_adversary is not None and batch_idx < self.val_batches:
+        if self.recipe is not None and batch_idx < self.recipe.val_batches:
             x, y = batch
             with torch.no_grad():
-                self.val_pgd_acc.update((self.model(self.val_adversary(x, y)).argmax(1) == y).float())
+                self.val_pgd_acc.update((self.model(self.recipe.val_adversary(x, y)).argmax(1) == y).float())
         return logits
 
     def on_validation_epoch_end(self) -> None:
         super().on_validation_epoch_end()
-        if self.val_adversary is None:
+        if self.recipe is None:
             return
         if self.trainer.sanity_checking:
             self.val_pgd_acc.reset()
@@ -107,7 +91,7 @@ class VictimModule(ClassificationModule):
         acc = self.val_pgd_acc.compute()
         self.val_pgd_acc.reset()
         best = self.val_pgd_acc_best.compute() if self.val_pgd_acc_best.update_called else acc.new_tensor(0.0)
-        collapsed = catastrophic_overfitting(float(acc), float(best), self.overfit_floor)
+        collapsed = catastrophic_overfitting(float(acc), float(best), self.recipe.overfit_floor)
         if collapsed and self.trainer.is_global_zero:
             log.warning(
                 "catastrophic overfitting at epoch %d: PGD accuracy on held-out images fell from %.2f%% "
@@ -127,4 +111,4 @@ class VictimModule(ClassificationModule):
 
     def export(self, directory: str | Path) -> Path:
         """Write `victim.safetensors` + `victim.json` to `directory`, for sharing and for reprogramming."""
-        return save_victim(self.model, dict(self.hparams.model), Path(directory) / "victim.safetensors")
+        return save_victim(self.model, dict(self.hparams["model"]), Path(directory) / "victim.safetensors")

@@ -6,11 +6,15 @@ the K losses trains K independent programs, at the cost of one forward and backw
 """
 
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, cast
 
 import torch
 from torch import nn
 
 from reprog.program.masked import AdversarialProgram
+
+if TYPE_CHECKING:  # programs do not import label maps; a bank only holds them
+    from reprog.label_mapping import LabelMap
 
 
 class ProgramBank(nn.Module):
@@ -22,6 +26,12 @@ class ProgramBank(nn.Module):
 
     def __len__(self) -> int:
         return len(self.programs)
+
+    def program(self, k: int) -> AdversarialProgram:
+        return cast(AdversarialProgram, self.programs[k])
+
+    def label_map(self, k: int) -> "LabelMap":
+        return cast("LabelMap", self.label_maps[k])
 
     def forward(
         self,

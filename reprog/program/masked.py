@@ -3,7 +3,7 @@
 Pixel space is [0, 1], the space every reprog model takes (normalization is inside the victim). `X'` is the
 target image placed on an empty canvas and `M` is 0 over it. For tanh this is exactly `tanh(W * M)`; writing
 the mask outside the nonlinearity keeps `P = 0` over the image for sigmoid too. As in the paper, `X_adv` is
-not clamped unless `clamp=True`. The other families derive from this class.
+not clamped unless `clamp=True`. The other kinds derive from this class; `PROGRAMS` finds each by its kind.
 """
 
 from typing import Any
@@ -11,8 +11,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from reprog.domains import FLAG, INT_1, check
 from reprog.errors import UserError
 from reprog.placement import Placement
+from reprog.registry import Registry
 
 NONLINEARITIES = {"tanh": torch.tanh, "sigmoid": torch.sigmoid}
 
@@ -26,13 +28,19 @@ def straight_through_clamp(x: torch.Tensor) -> torch.Tensor:
     return x + (x.clamp(0, 1) - x).detach()
 
 
+PROGRAMS: Registry["AdversarialProgram"] = Registry("program.kind")
+
+
+@PROGRAMS.register("masked")
 class AdversarialProgram(nn.Module):
-    family = "masked"
+    kind: str  # set by PROGRAMS.register
+    M: torch.Tensor  # buffer: 1 where the program may act
 
     def __init__(
         self, placement: Placement, channels: int = 3, nonlinearity: str = "tanh", clamp: bool = False
     ) -> None:
         super().__init__()
+        check(f"program={self.kind}", locals(), channels=INT_1, clamp=FLAG)
         if nonlinearity not in NONLINEARITIES:
             raise UserError(f"unknown program.nonlinearity {nonlinearity!r}; choose one of {sorted(NONLINEARITIES)}")
         self.placement, self.channels, self.nonlinearity, self.clamp = placement, channels, nonlinearity, clamp
@@ -60,7 +68,7 @@ class AdversarialProgram(nn.Module):
 
     def config(self) -> dict[str, Any]:
         return {
-            "family": self.family,
+            "kind": self.kind,
             "placement": self.placement.to_dict(),
             "channels": self.channels,
             "nonlinearity": self.nonlinearity,

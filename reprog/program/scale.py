@@ -6,16 +6,16 @@ from typing import Any
 import torch
 from torch import nn
 
+from reprog.domains import NUMBER, check
 from reprog.errors import UserError
 from reprog.placement import Placement
-from reprog.program.masked import AdversarialProgram
+from reprog.program.masked import PROGRAMS, AdversarialProgram
 
 
+@PROGRAMS.register("scale")
 class ScaleProgram(AdversarialProgram):
     """`a` of shape `scale`: a `scalar` ties a digit's stroke colour to its background (`W + a`), one per
     `pixel` lets the program choose both images freely (twice the parameters)."""
-
-    family = "scale"
 
     def __init__(
         self,
@@ -26,6 +26,7 @@ class ScaleProgram(AdversarialProgram):
         scale: str = "scalar",
         init_scale: float = 1.0,
     ) -> None:
+        check("program=scale", locals(), init_scale=NUMBER)
         if placement.size != placement.canvas:
             raise UserError(
                 f"program=scale needs the target image to fill the canvas; set data.digit_size="

@@ -11,8 +11,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from reprog.domains import INT_1, check
 from reprog.errors import UserError
 from reprog.placement import Placement
+from reprog.program.masked import PROGRAMS
 from reprog.program.resize import ResizedProgram, straight_through_clamp
 
 PATCH = 4  # two 2x2 max-pools
@@ -30,13 +32,14 @@ def mask_generator(channels: int, width: int) -> nn.Sequential:
         nn.Conv2d(2 * width, channels, 3, padding=1),
         nn.Upsample(scale_factor=PATCH, mode="nearest"),
     )
-    nn.init.ones_(net[6].bias)
+    last = net[6]
+    assert isinstance(last, nn.Conv2d) and last.bias is not None
+    nn.init.ones_(last.bias)
     return net
 
 
+@PROGRAMS.register("smm")
 class SampleSpecificMaskProgram(ResizedProgram):
-    family = "smm"
-
     def __init__(
         self,
         placement: Placement,
@@ -46,6 +49,7 @@ class SampleSpecificMaskProgram(ResizedProgram):
         learn_scale: bool = False,
         mask_width: int = 8,
     ) -> None:
+        check("program=smm", locals(), mask_width=INT_1)
         if placement.canvas % PATCH:
             raise UserError(
                 f"program=smm needs a canvas divisible by {PATCH} (its mask is drawn at 1/{PATCH} "
@@ -57,7 +61,7 @@ class SampleSpecificMaskProgram(ResizedProgram):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)
-        x_adv = (x * self.s if self.learn_scale else x) + self.f_mask(x) * self.perturbation()
+        x_adv = (x * self.s if self.s is not None else x) + self.f_mask(x) * self.perturbation()
         return straight_through_clamp(x_adv) if self.clamp else x_adv
 
     def config(self) -> dict[str, Any]:

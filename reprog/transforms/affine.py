@@ -7,6 +7,7 @@ from kornia.geometry.transform import get_affine_matrix2d, warp_affine
 
 from reprog.errors import UserError
 from reprog.transforms.transform import (
+    TRANSFORMS,
     Params,
     Transform,
     check_at_least,
@@ -17,9 +18,8 @@ from reprog.transforms.transform import (
 PADDINGS = ("zeros", "border", "reflection")
 
 
+@TRANSFORMS.register("affine")
 class Affine(Transform):
-    kind = "affine"
-
     def __init__(
         self,
         degrees: float = 15.0,
@@ -53,7 +53,7 @@ class Affine(Transform):
             "shift": shift,
         }
 
-    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+    def apply_params(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         n, _, h, w = x.shape
         center = x.new_tensor([(w - 1) / 2, (h - 1) / 2]).expand(n, 2)
         matrix = get_affine_matrix2d(params["shift"], center, params["scale"][:, None].expand(n, 2), params["angle"])

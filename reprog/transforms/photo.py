@@ -12,6 +12,7 @@ from kornia.enhance import adjust_brightness, adjust_contrast, jpeg_codec_differ
 from kornia.filters import gaussian_blur2d
 
 from reprog.transforms.transform import (
+    TRANSFORMS,
     Params,
     Transform,
     check_at_least,
@@ -20,9 +21,8 @@ from reprog.transforms.transform import (
 )
 
 
+@TRANSFORMS.register("photo")
 class Photo(Transform):
-    kind = "photo"
-
     def __init__(
         self,
         brightness: float = 0.1,
@@ -53,7 +53,7 @@ class Photo(Transform):
             params["quality"] = uniform(n, *self.jpeg, generator)
         return params
 
-    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+    def apply_params(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         x = adjust_contrast(x, params["contrast"], clip_output=False)
         x = adjust_brightness(x, params["brightness"], clip_output=False)
         if self.blur > 0:

@@ -8,7 +8,7 @@ from kornia.enhance import adjust_saturation
 
 from reprog.transforms.affine import Affine
 from reprog.transforms.photo import Photo
-from reprog.transforms.transform import Chain, Params, Transform, check_range, uniform
+from reprog.transforms.transform import TRANSFORMS, Chain, Params, Transform, check_range, uniform
 
 
 class Ink(Transform):
@@ -29,7 +29,7 @@ class Ink(Transform):
             "floor": uniform(shape[0], *self.floor, generator),
         }
 
-    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+    def apply_params(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         if x.shape[1] == 3:
             x = adjust_saturation(x, params["saturation"])
         floor = params["floor"].view(-1, 1, 1, 1)
@@ -39,9 +39,8 @@ class Ink(Transform):
         return {"saturation": list(self.saturation), "floor": list(self.floor)}
 
 
+@TRANSFORMS.register("print")
 class Print(Chain):
-    kind = "print"
-
     def __init__(
         self,
         saturation: tuple[float, float] = (0.7, 1.0),
@@ -67,5 +66,5 @@ class Print(Chain):
         )
 
     def settings(self) -> dict[str, Any]:
-        merged = {k: v for part in self.parts for k, v in part.settings().items() if k != "seed"}
+        merged = {k: v for part in self.members for k, v in part.settings().items() if k != "seed"}
         return {**merged, "seed": self.seed}

@@ -1,17 +1,20 @@
 """`Transform`: a random, differentiable change of [0, 1] images (the physical world), drawn from a seeded generator.
 
 Random parameters are drawn by `sample` from a `torch.Generator` (the transform's own, seeded, unless the caller
-passes one), then applied by `apply` with kornia's differentiable ops: the same generator state gives the same
+passes one), then applied by `apply_params` with kornia's differentiable ops: the same generator state gives the same
 draws, and gradients flow from the output back to the input, so attacks, programs and evaluation share one
 transform. kornia's own augmentation classes draw from the global RNG, which is why parameters are drawn here.
 """
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, cast
 
 import torch
 from torch import nn
 
+from reprog.domains import INT_0, check
 from reprog.errors import UserError
+from reprog.registry import Registry
 
 Params = dict[str, torch.Tensor]
 
@@ -38,10 +41,20 @@ def check_at_least(name: str, value: Any, low: float = 0.0) -> float:
     return float(value)
 
 
+TRANSFORMS: Registry["Transform | None"] = Registry("transform")
+
+
+@TRANSFORMS.register("none")
+def no_transform() -> None:
+    """Nothing between an image and the victim: the digital world."""
+    return None
+
+
 class Transform(nn.Module):
-    kind = "transform"
+    kind = "transform"  # set by TRANSFORMS.register
 
     def __init__(self, seed: int = 0) -> None:
+        check("transform", locals(), seed=INT_0)
         super().__init__()
         self.seed = int(seed)
         self.generator = torch.Generator().manual_seed(self.seed)
@@ -50,14 +63,14 @@ class Transform(nn.Module):
         """Random parameters for a batch of `shape` (N, C, H, W), as CPU tensors."""
         raise NotImplementedError
 
-    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+    def apply_params(self, x: torch.Tensor, params: Params) -> torch.Tensor:
         """`x` changed by `params`, differentiably."""
         raise NotImplementedError
 
     def forward(self, x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """One fresh draw per image, from `generator` or else the transform's own."""
         params = self.sample(x.shape, generator if generator is not None else self.generator)
-        return self.apply(
+        return self.apply_params(
             x, {k: v.to(x.device, x.dtype if v.is_floating_point() else v.dtype) for k, v in params.items()}
         ).clamp(0, 1)
 
@@ -79,10 +92,15 @@ class Chain(Transform):
         super().__init__(seed)
         self.parts = nn.ModuleList(parts)
 
-    def sample(self, shape: torch.Size, generator: torch.Generator) -> Params:
-        return {f"{i}.{k}": v for i, part in enumerate(self.parts) for k, v in part.sample(shape, generator).items()}
+    @property
+    def members(self) -> Iterable[Transform]:
+        """The parts as transforms (nn.ModuleList types its items as nn.Module)."""
+        return cast(Iterable[Transform], self.parts)
 
-    def apply(self, x: torch.Tensor, params: Params) -> torch.Tensor:
-        for i, part in enumerate(self.parts):
-            x = part.apply(x, {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(f"{i}.")})
+    def sample(self, shape: torch.Size, generator: torch.Generator) -> Params:
+        return {f"{i}.{k}": v for i, part in enumerate(self.members) for k, v in part.sample(shape, generator).items()}
+
+    def apply_params(self, x: torch.Tensor, params: Params) -> torch.Tensor:
+        for i, part in enumerate(self.members):
+            x = part.apply_params(x, {k.split(".", 1)[1]: v for k, v in params.items() if k.startswith(f"{i}.")})
         return x

@@ -1,6 +1,6 @@
 """`BlackBoxVictim`: a frozen victim that the task reaches only through an oracle (black-box reprogramming).
 
-It stands where a `FrozenVictim` stands (`read(program, x)`, `num_classes`, `spec`, `sha256`), but:
+It is a `Victim` (reprog.models.victim), as a `FrozenVictim` is, but:
 - the victim lives in the oracles' closures: no attribute, parameter or buffer of this module reaches it;
 - in training every image is a query against the budget, and the program's gradient is a zeroth-order estimate
   from more queries (`reprog.attacks.zeroth_order`); `affords` says whether a step can still be paid for;
@@ -10,6 +10,8 @@ It stands where a `FrozenVictim` stands (`read(program, x)`, `num_classes`, `spe
 The answers reach the label map as log-probabilities (a score oracle; softmax gives back the victim's own
 probabilities) or one-hot labels (a label oracle, where only a flip of the top label carries signal).
 """
+
+from collections.abc import Callable, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +27,8 @@ FLOOR = 1e-6  # log of a probability the oracle rounds or leaves out (top-k) to 
 
 
 class BlackBoxVictim(nn.Module):
+    device_probe: torch.Tensor  # an empty buffer: where the victim was moved
+
     def __init__(
         self,
         victim: FrozenVictim,
@@ -62,8 +66,12 @@ class BlackBoxVictim(nn.Module):
         return int(self.spec["num_classes"])
 
     @property
-    def queries(self) -> int:
+    def queries(self) -> int | None:  # never None here: a `Victim`'s type, where white-box counts nothing
         return self.oracle.queries
+
+    @queries.setter
+    def queries(self, spent: int | None) -> None:  # a resumed run goes on from the checkpoint's count
+        self.oracle.queries = spent or 0
 
     @property
     def budget(self) -> int | None:
@@ -83,9 +91,13 @@ class BlackBoxVictim(nn.Module):
             return F.one_hot(answers, self.num_classes).float()
         return answers.clamp_min(FLOOR).log()
 
-    def read(self, program: nn.Module, x: torch.Tensor) -> torch.Tensor:
-        """The victim's answers for `program(x)`: from the referee in eval mode; in training from the oracle, and
-        when autograd is on with the zeroth-order estimate of the program's gradient wired behind them."""
+    def read(self, programs: Sequence[nn.Module], xs: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """The victim's answers for each `programs[k](xs[k])`, one program at a time (each has its own estimate)."""
+        return [self.answer(program, x) for program, x in zip(programs, xs)]
+
+    def answer(self, program: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        """The answers for `program(x)`: from the referee in eval mode; in training from the oracle, and when
+        autograd is on with the zeroth-order estimate of the program's gradient wired behind them."""
         if not self.training:
             return self.features(self.referee(program(x)))
         params = {name: p for name, p in program.named_parameters() if p.requires_grad}
@@ -94,7 +106,7 @@ class BlackBoxVictim(nn.Module):
         answer = lambda values: self.features(self.oracle(functional_call(program, values, (x,))))  # noqa: E731
         return self.estimator(answer, params)
 
-    def _apply(self, fn, recurse: bool = True) -> "BlackBoxVictim":
+    def _apply(self, fn: Callable[[torch.Tensor], torch.Tensor], recurse: bool = True) -> "BlackBoxVictim":
         super()._apply(fn, recurse)
         self.oracle._move(fn)  # the referee asks the same model
         return self
