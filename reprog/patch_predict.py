@@ -18,7 +18,7 @@ import torch
 from reprog.attacks.patch import Patch, load_patch
 from reprog.errors import UserError
 from reprog.models.frozen import FrozenVictim, load_frozen_victim
-from reprog.predict import read_images
+from reprog.predict import help_asked, read_images
 
 DEFAULTS = {  # "": not given
     "patch": "",
@@ -74,8 +74,7 @@ def classify(
 
 
 def main(argv: list[str]) -> None:
-    if argv in (["-h"], ["--help"]):
-        print(__doc__)
+    if help_asked(argv, __doc__):
         return
     try:
         cfg = settings(argv)

@@ -50,6 +50,10 @@ EXAMPLES = {
     "data_dir": "data",
     "cache_dir": "outputs/cache",
 }
+HOLDS = {  # where data_dir= must point for a data set named by images=
+    "mnist": "the folder that holds MNIST/raw/",
+    "cifar10": "the folder that holds cifar10/test.npz, cifar-10-batches-py/ or cifar-10-python.tar.gz",
+}
 
 
 def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
@@ -58,28 +62,31 @@ def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tup
     MNIST's .gz originals and CIFAR-10's original archive are extracted into `cache_dir` (default: env
     REPROG_CACHE_DIR, else outputs/cache).
     """
-    if images == "mnist":
-        try:
-            return PaddedMNISTDataModule(data_dir, cache_dir=cache_dir, download=False).raw_split(train=False)
-        except UserError as e:  # its hint names training's settings; name ours (a corrupt file keeps its own advice)
-            what = str(e) if str(e).startswith("corrupt") else str(e).rsplit("; ", 1)[0]
-            raise UserError(
-                f"images=mnist: {what}; point data_dir= (env REPROG_DATA_DIR) at the folder that holds MNIST/raw/"
-            ) from e
-    if images == "cifar10":
-        try:
-            return CIFAR10DataModule(data_dir, cache_dir=cache_dir, download=False).load_split(train=False)
-        except UserError as e:  # as for MNIST: a corrupt file keeps its own advice
-            what = str(e) if str(e).startswith("corrupt") else str(e).rsplit("; ", 1)[0]
-            raise UserError(
-                f"images=cifar10: {what}; point data_dir= (env REPROG_DATA_DIR) at the folder that "
-                "holds cifar10/test.npz, cifar-10-batches-py/ or cifar-10-python.tar.gz"
-            ) from e
+    if images in HOLDS:
+        return _read_named(images, data_dir, cache_dir)
     if Path(images).is_dir():
         raise UserError(
             f"images={images} is a folder; pass an .npz file with x uint8 (N, H, W[, C]), or "
             "images=mnist or images=cifar10"
         )
+    x, y = _read_npz(images)
+    channels_first = (x if x.ndim == 4 else x[..., None]).transpose(0, 3, 1, 2).copy()
+    return torch.from_numpy(channels_first), (torch.from_numpy(y.astype(np.int64)) if y is not None else None)
+
+
+def _read_named(images: str, data_dir: str, cache_dir: str | None) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The test split of the data set `images` names, read by its data module from `data_dir`."""
+    try:
+        if images == "mnist":
+            return PaddedMNISTDataModule(data_dir, cache_dir=cache_dir, download=False).raw_split(train=False)
+        return CIFAR10DataModule(data_dir, cache_dir=cache_dir, download=False).load_split(train=False)
+    except UserError as e:  # its hint names training's settings; name ours (a corrupt file keeps its own advice)
+        what = str(e) if str(e).startswith("corrupt") else str(e).rsplit("; ", 1)[0]
+        raise UserError(f"images={images}: {what}; point data_dir= (env REPROG_DATA_DIR) at {HOLDS[images]}") from e
+
+
+def _read_npz(images: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """The .npz file's x (uint8 (N, H, W) or (N, H, W, C), C = 1 or 3) and its labels y, if it has them."""
     try:
         with np.load(images, allow_pickle=False) as f:
             x, y = f["x"], (f["y"] if "y" in f.files else None)
@@ -93,18 +100,21 @@ def read_images(images: str, data_dir: str, cache_dir: str | None = None) -> tup
             f"images {images}: x is {x.dtype} {x.shape}; expected uint8 (N, H, W), (N, H, W, 1) or (N, H, W, 3)"
         )
     if y is not None:
-        if not np.issubdtype(y.dtype, np.integer):
-            raise UserError(
-                f"images {images}: labels y are {y.dtype}; expected integers, one per image "
-                "(or save the .npz without y)"
-            )
-        if y.shape != (x.shape[0],):
-            raise UserError(
-                f"images {images}: labels y have shape {y.shape} for {x.shape[0]} images; "
-                "expected one integer label per image (or save the .npz without y)"
-            )
-    x = torch.from_numpy((x if x.ndim == 4 else x[..., None]).transpose(0, 3, 1, 2).copy())
-    return x, (torch.from_numpy(y.astype(np.int64)) if y is not None else None)
+        _check_labels(images, y, len(x))
+    return x, y
+
+
+def _check_labels(images: str, y: np.ndarray, n: int) -> None:
+    """One integer label per image, or one line saying what the file holds instead."""
+    if not np.issubdtype(y.dtype, np.integer):
+        raise UserError(
+            f"images {images}: labels y are {y.dtype}; expected integers, one per image (or save the .npz without y)"
+        )
+    if y.shape != (n,):
+        raise UserError(
+            f"images {images}: labels y have shape {y.shape} for {n} images; "
+            "expected one integer label per image (or save the .npz without y)"
+        )
 
 
 def load(program_path: str, victim_path: str) -> tuple[LoadedProgram, FrozenVictim]:
@@ -220,9 +230,16 @@ def _shown(value: Any) -> str:
     return repr(OmegaConf.to_container(value) if OmegaConf.is_config(value) else value)
 
 
-def main(argv: list[str]) -> None:
+def help_asked(argv: list[str], doc: str | None) -> bool:
+    """Whether a key=value command line asks only for help (-h or --help); if so, `doc` is printed."""
     if argv in (["-h"], ["--help"]):
-        print(__doc__)
+        print(doc)
+        return True
+    return False
+
+
+def main(argv: list[str]) -> None:
+    if help_asked(argv, __doc__):
         return
     try:
         cfg = settings(argv)

@@ -372,37 +372,44 @@ def write_report(
             "choose --x and --y, or wait for a job to complete"
         )
 
+    out = _report_folder(sweep_dir, out)
+    try:
+        return _write_files(out, jobs, columns, (x, y, swept_group) if plottable else None)
+    except OSError as e:
+        raise UserError(
+            f"cannot write the report into {out} ({brief(e, 160)}); pass a writable folder with --out"
+        ) from e
+
+
+def _report_folder(sweep_dir: str | Path, out: str | Path | None) -> Path:
+    """Where the report goes: `--out`, else the sweep folder; a folder, never a file."""
     if out == "":
         raise UserError("--out is empty; pass a folder for the report, or drop --out to write into the sweep folder")
     out = Path(sweep_dir if out is None else out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder for the report (it is created if missing)")
+    return out
+
+
+def _write_files(
+    out: Path, jobs: list[Job], columns: list[str], axes: tuple[str, str, str | None] | None
+) -> dict[str, Path]:
+    """report.md and report.csv in `out`, and report.png when there are `axes` (x, y, group) to plot."""
     header, rows = table(jobs, columns)
     written = {"md": out / "report.md", "csv": out / "report.csv"}
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-        written["md"].write_text(markdown(header, rows))
-        with written["csv"].open("w", newline="") as f:
-            csv.writer(f).writerows([header, *rows])
-        if plottable:
-            written["png"] = plot(jobs, x, y, swept_group, out / "report.png")
-    except OSError as e:
-        raise UserError(
-            f"cannot write the report into {out} ({brief(e, 160)}); pass a writable folder with --out"
-        ) from e
+    out.mkdir(parents=True, exist_ok=True)
+    written["md"].write_text(markdown(header, rows))
+    with written["csv"].open("w", newline="") as f:
+        csv.writer(f).writerows([header, *rows])
+    if axes:
+        written["png"] = plot(jobs, *axes, out / "report.png")
     return written
 
 
-def report(
-    sweep_dir: str | Path,
-    x: str | None = None,
-    y: str | None = None,
-    group: str | None = None,
-    metrics: tuple[str, ...] | None = None,
-    out: str | Path | None = None,
-) -> dict[str, Path]:
-    """Collect `sweep_dir` and write its report (see `write_report`); returns the written paths."""
-    return write_report(collect(sweep_dir), sweep_dir, x, y, group, metrics, out)
+def report(sweep_dir: str | Path, **names: Any) -> dict[str, Path]:
+    """Collect `sweep_dir` and write its report; `names` are `write_report`'s (x, y, group, metrics, out).
+    Returns the written paths."""
+    return write_report(collect(sweep_dir), sweep_dir, **names)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,13 +11,14 @@ Settings as in `reprog.predict` (data_dir, cache_dir, batch_size), plus `names=[
 import json
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import torch
 from omegaconf import OmegaConf
 
 from reprog.errors import UserError, brief
 from reprog.models.frozen import load_frozen_victim
-from reprog.predict import classify, read_images
+from reprog.predict import classify, help_asked, read_images
 from reprog.program_io import load_program
 
 DEFAULTS = {
@@ -72,19 +73,10 @@ def heat_map(accuracy: list[list[float]], own: list[list[bool]], rows: list[str]
 
 
 def main(argv: list[str]) -> None:
-    if argv in (["-h"], ["--help"]):
-        print(__doc__)
+    if help_asked(argv, __doc__):
         return
     try:
-        unknown = [a.split("=", 1)[0] for a in argv if a.split("=", 1)[0] not in DEFAULTS]
-        if unknown:
-            raise UserError(f"unknown setting {unknown[0]!r}; known: {', '.join(DEFAULTS)}")
-        try:
-            cfg = OmegaConf.merge(OmegaConf.create(DEFAULTS), OmegaConf.from_dotlist(argv))
-            settings = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-        except Exception as e:
-            raise UserError(f"bad settings ({brief(e, 160)}); {USAGE}") from e
-        assert isinstance(settings, dict)  # merged onto the DEFAULTS mapping
+        settings = _settings(argv)
         programs, victims = (
             [settings[k]] if isinstance(settings[k], str) else list(settings[k]) for k in ("programs", "victims")
         )
@@ -99,29 +91,40 @@ def main(argv: list[str]) -> None:
         raise SystemExit(f"error: {e}") from None
 
     rows = [names[o.index(True)] if any(o) else Path(p).parent.name for o, p in zip(own, programs)]
+    _print_table(accuracy, own, rows, names)
+    out = Path(settings["out"])
+    record = {"programs": programs, "victims": victims, "names": names, "accuracy": accuracy, "own": own}
+    _write_json(out.with_suffix(".json"), {**record, "images": settings["images"], "n": len(y)})
+    heat_map(accuracy, own, rows, names, out.with_suffix(".png"))
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+
+
+def _settings(argv: list[str]) -> dict[str, Any]:
+    """The command line merged onto DEFAULTS and resolved; an unknown or bad setting is one line."""
+    unknown = [a.split("=", 1)[0] for a in argv if a.split("=", 1)[0] not in DEFAULTS]
+    if unknown:
+        raise UserError(f"unknown setting {unknown[0]!r}; known: {', '.join(DEFAULTS)}")
+    try:
+        cfg = OmegaConf.merge(OmegaConf.create(DEFAULTS), OmegaConf.from_dotlist(argv))
+        settings = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except Exception as e:
+        raise UserError(f"bad settings ({brief(e, 160)}); {USAGE}") from e
+    assert isinstance(settings, dict)  # merged onto the DEFAULTS mapping
+    return cast(dict[str, Any], settings)
+
+
+def _print_table(accuracy: list[list[float]], own: list[list[bool]], rows: list[str], names: list[str]) -> None:
+    """The matrix as a Markdown table, a program's own victim in bold."""
     print("| program of \\ applied to | " + " | ".join(names) + " |")
     print("|---" * (len(names) + 1) + "|")
     for i, row in enumerate(accuracy):
         cells = [f"**{a:.2%}**" if own[i][j] else f"{a:.2%}" for j, a in enumerate(row)]
         print(f"| {rows[i]} | " + " | ".join(cells) + " |")
-    out = Path(settings["out"])
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix(".json").write_text(
-        json.dumps(
-            {
-                "programs": programs,
-                "victims": victims,
-                "names": names,
-                "accuracy": accuracy,
-                "own": own,
-                "images": settings["images"],
-                "n": len(y),
-            },
-            indent=2,
-        )
-    )
-    heat_map(accuracy, own, rows, names, out.with_suffix(".png"))
-    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+
+
+def _write_json(path: Path, record: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=2))
 
 
 if __name__ == "__main__":

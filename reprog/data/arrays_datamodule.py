@@ -76,8 +76,14 @@ class ArraysDataModule(pl.LightningDataModule):
     def check_split(self, x: torch.Tensor, y: torch.Tensor, train: bool) -> None:
         """Fail with one line unless the split is uint8 (N, C, H, W) images, one channel per value of `mean`,
         and labels in 0..num_classes-1."""
-        images_from, labels_from = self.split_files(train)
         channels, found = len(self.mean), x.shape[1] if x.ndim > 1 else 0  # found is used only when ndim is 4
+        fix = f"give images with {channels} channels, or set data.mean and data.std to {found} values each"
+        self.check_split_has(x, y, train, channels, fix)
+
+    def check_split_has(self, x: torch.Tensor, y: torch.Tensor, train: bool, channels: int, channel_fix: str) -> None:
+        """`check_split` for one of this module's splits: images with `channels` channels (`channel_fix`: what to
+        do when they have others), labels in 0..num_classes-1, each named by where it came from."""
+        images_from, labels_from = self.split_files(train)
         check_split(
             x,
             y,
@@ -85,7 +91,7 @@ class ArraysDataModule(pl.LightningDataModule):
             num_classes=self.num_classes,
             images_from=images_from,
             labels_from=labels_from,
-            channel_fix=f"give images with {channels} channels, or set data.mean and data.std to {found} values each",
+            channel_fix=channel_fix,
         )
 
     def setup(self, stage: str | None = None) -> None:
@@ -137,44 +143,55 @@ class ArraysDataModule(pl.LightningDataModule):
         return self._loader(self._loaded(self.test_set, "test"), self.eval_batch_size, train=False)
 
     def _loader(self, dataset: TensorDataset, batch_size: int, train: bool) -> DataLoader | DeviceBatches:
-        shuffle = train
-        if not self.device_resident:
-            return DataLoader(
-                dataset,
-                batch_size,
-                shuffle=shuffle,
-                drop_last=shuffle,
-                num_workers=self.num_workers,
-                persistent_workers=self.num_workers > 0,
-            )
+        if self.device_resident:
+            return self._device_batches(dataset, batch_size, train)
+        return DataLoader(
+            dataset,
+            batch_size,
+            shuffle=train,
+            drop_last=train,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
+
+    def _device_batches(self, dataset: TensorDataset, batch_size: int, train: bool) -> DeviceBatches:
+        """Batches cut from one copy of the split on this process's device, sharded and shuffled as Lightning's
+        DataLoaders are."""
         trainer = self.trainer  # None in a notebook: the CPU, one process
         device, rank, world, epoch = (
             (trainer.strategy.root_device, trainer.global_rank, trainer.world_size, trainer.current_epoch)
             if trainer
             else (torch.device("cpu"), 0, 1, 0)
         )
-        key = (id(dataset), device)
-        if key not in self._resident:  # one copy per split and device, made once
-            x, y = dataset.tensors
-            self._resident[key] = (x.to(device), y.to(device))
         # overfit_batches: the same first batches every epoch, as Lightning does for DataLoaders (the ignore: Trainer
         # sets the attribute in __init__ but does not declare it)
-        if trainer and trainer.overfit_batches:  # type: ignore[attr-defined]
-            shuffle = False
-        seed = torch.initial_seed() % 2**62
-        if trainer and shuffle:  # rank 0's seed on every rank: the same permutations, so the shards stay disjoint
-            seed = trainer.strategy.broadcast(seed)
+        shuffle = train and not (trainer and trainer.overfit_batches)  # type: ignore[attr-defined]
         return DeviceBatches(
-            *self._resident[key],
+            *self._resident_copy(dataset, device),
             batch_size,
             shuffle=shuffle,
             drop_last=shuffle,
             rank=rank,
             world_size=world,
-            seed=seed,
+            seed=self._shuffle_seed(shuffle),
             epoch=epoch,
             alternate_flip=train and self.augment and self.flip == "alternate",
         )
+
+    def _resident_copy(self, dataset: TensorDataset, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """The split's images and labels on `device`: one copy per split and device, made once."""
+        key = (id(dataset), device)
+        if key not in self._resident:
+            x, y = dataset.tensors
+            self._resident[key] = (x.to(device), y.to(device))
+        return self._resident[key]
+
+    def _shuffle_seed(self, shuffle: bool) -> int:
+        """The seed of the permutations: rank 0's on every rank when shuffling, so the shards stay disjoint."""
+        seed = torch.initial_seed() % 2**62
+        if self.trainer and shuffle:
+            seed = self.trainer.strategy.broadcast(seed)
+        return seed
 
     def preprocess(self, batch: tuple[torch.Tensor, torch.Tensor], train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         """uint8 batch -> [0, 1] floats, augmented when training. Usable without a Trainer."""

@@ -81,27 +81,9 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
                 raise UserError(f"corrupt {path}: {what}; replace it with the original")
             return self.data_dir
         has_gz = self._has(self.data_dir, suffix=".gz")
-        if self._has(self.cache_dir):
-            if not (problem := idx_problem(self.raw(self.cache_dir))):
-                self._origin = (self.raw(self.data_dir), ".gz") if has_gz else (self.raw(self.cache_dir), "")
-                return self.cache_dir
-            path, what = problem
-            if not has_gz:
-                raise UserError(
-                    f"corrupt {path} in the cache: {what}; delete the cache folder "
-                    f"{self.cache_dir / self.dataset_name} and run again"
-                )
-            log.warning(
-                "corrupt %s in the cache (%s); extracting it again from %s", path, what, self.raw(self.data_dir)
-            )
-            try:
-                for name, _ in self.dataset_class.resources:
-                    (self.raw(self.cache_dir) / Path(name).stem).unlink(missing_ok=True)
-            except OSError as e:
-                raise UserError(
-                    f"cannot clear the corrupt cache {self.raw(self.cache_dir)} ({brief(e)}); "
-                    f"delete the cache folder {self.cache_dir / self.dataset_name} and run again"
-                ) from e
+        if self._has(self.cache_dir) and self._sound_cache(has_gz):
+            self._origin = (self.raw(self.data_dir), ".gz") if has_gz else (self.raw(self.cache_dir), "")
+            return self.cache_dir
         if has_gz:
             self._extract()
             self._origin = (self.raw(self.data_dir), ".gz")
@@ -113,6 +95,29 @@ class PaddedMNISTDataModule(PlacedImagesDataModule):
             "{train,t10k}-{images-idx3,labels-idx1}-ubyte[.gz]; set data.download=true to fetch it, "
             "or point paths.data_dir (env REPROG_DATA_DIR) at a copy"
         )
+
+    def _sound_cache(self, has_gz: bool) -> bool:
+        """Whether the cache's IDX files are sound; corrupt ones are cleared when the `.gz` originals can replace
+        them, else refused in one line."""
+        problem = idx_problem(self.raw(self.cache_dir))
+        if not problem:
+            return True
+        path, what = problem
+        if not has_gz:
+            raise UserError(
+                f"corrupt {path} in the cache: {what}; delete the cache folder "
+                f"{self.cache_dir / self.dataset_name} and run again"
+            )
+        log.warning("corrupt %s in the cache (%s); extracting it again from %s", path, what, self.raw(self.data_dir))
+        try:
+            for name, _ in self.dataset_class.resources:
+                (self.raw(self.cache_dir) / Path(name).stem).unlink(missing_ok=True)
+        except OSError as e:
+            raise UserError(
+                f"cannot clear the corrupt cache {self.raw(self.cache_dir)} ({brief(e)}); "
+                f"delete the cache folder {self.cache_dir / self.dataset_name} and run again"
+            ) from e
+        return False
 
     def _extract(self) -> None:
         """Check the `.gz` originals' md5 and decompress them into the cache, each file replaced whole."""

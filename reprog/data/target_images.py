@@ -13,7 +13,6 @@ import torch
 import torch.nn.functional as F
 
 from reprog.data.arrays_datamodule import ArraysDataModule
-from reprog.data.split_check import check_split
 from reprog.placement import Placement
 
 RESIZE = "bilinear_antialias"  # how target images reach the placement's size; recorded in every program
@@ -58,17 +57,9 @@ class PlacedImagesDataModule(ArraysDataModule):
 
     def check_split(self, x: torch.Tensor, y: torch.Tensor, train: bool) -> None:
         """As for any split, with grey (1 channel) or colour (the victim's `channels`) images."""
-        images_from, labels_from = self.split_files(train)
         grey_or_colour = 1 if x.ndim == 4 and x.shape[1] == 1 else self.channels
-        check_split(
-            x,
-            y,
-            channels=grey_or_colour,
-            num_classes=self.num_classes,
-            images_from=images_from,
-            labels_from=labels_from,
-            channel_fix=f"target images must be grey (1 channel) or have the victim's {self.channels} (data.channels)",
-        )
+        fix = f"target images must be grey (1 channel) or have the victim's {self.channels} (data.channels)"
+        self.check_split_has(x, y, train, grey_or_colour, fix)
 
     def load_split(self, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.raw_split(train)

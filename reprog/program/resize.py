@@ -18,16 +18,10 @@ class ResizedProgram(AdversarialProgram):
 
     s: nn.Parameter | None  # None unless learn_scale
 
-    def __init__(
-        self,
-        placement: Placement,
-        channels: int = 3,
-        nonlinearity: str = "tanh",
-        clamp: bool = False,
-        learn_scale: bool = False,
-    ) -> None:
+    def __init__(self, placement: Placement, learn_scale: bool = False, **settings: Any) -> None:
+        """`settings`: the base program's (channels, nonlinearity, clamp)."""
         check(f"program={self.kind}", locals(), learn_scale=FLAG)
-        super().__init__(placement, channels, nonlinearity, clamp)
+        super().__init__(placement, **settings)
         self.M.fill_(1.0)  # the program may cover the image too
         self.learn_scale = learn_scale
         self.s = nn.Parameter(torch.ones(1)) if learn_scale else None

@@ -40,24 +40,17 @@ def mask_generator(channels: int, width: int) -> nn.Sequential:
 
 @PROGRAMS.register("smm")
 class SampleSpecificMaskProgram(ResizedProgram):
-    def __init__(
-        self,
-        placement: Placement,
-        channels: int = 3,
-        nonlinearity: str = "tanh",
-        clamp: bool = False,
-        learn_scale: bool = False,
-        mask_width: int = 8,
-    ) -> None:
+    def __init__(self, placement: Placement, mask_width: int = 8, **settings: Any) -> None:
+        """`settings`: the resize program's (learn_scale, and the base program's channels, nonlinearity, clamp)."""
         check("program=smm", locals(), mask_width=INT_1)
         if placement.canvas % PATCH:
             raise UserError(
                 f"program=smm needs a canvas divisible by {PATCH} (its mask is drawn at 1/{PATCH} "
                 f"resolution); data.canvas_size is {placement.canvas}"
             )
-        super().__init__(placement, channels, nonlinearity, clamp, learn_scale)
+        super().__init__(placement, **settings)
         self.mask_width = mask_width
-        self.f_mask = mask_generator(channels, mask_width)
+        self.f_mask = mask_generator(self.channels, mask_width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         self._check(x)

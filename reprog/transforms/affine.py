@@ -6,14 +6,7 @@ import torch
 from kornia.geometry.transform import get_affine_matrix2d, warp_affine
 
 from reprog.errors import UserError
-from reprog.transforms.transform import (
-    TRANSFORMS,
-    Params,
-    Transform,
-    check_at_least,
-    check_range,
-    uniform,
-)
+from reprog.transforms.transform import TRANSFORMS, Params, Transform, check_at_least, check_range, uniform
 
 PADDINGS = ("zeros", "border", "reflection")
 

@@ -11,14 +11,7 @@ import torch
 from kornia.enhance import adjust_brightness, adjust_contrast, jpeg_codec_differentiable
 from kornia.filters import gaussian_blur2d
 
-from reprog.transforms.transform import (
-    TRANSFORMS,
-    Params,
-    Transform,
-    check_at_least,
-    check_range,
-    uniform,
-)
+from reprog.transforms.transform import TRANSFORMS, Params, Transform, check_at_least, check_range, uniform
 
 
 @TRANSFORMS.register("photo")

@@ -1,7 +1,8 @@
 """`Print`: the whole chain from screen to paper to camera: the printer's duller colours, then `Affine`, then
 `Photo`."""
 
-from typing import Any
+import inspect
+from typing import Any, cast
 
 import torch
 from kornia.enhance import adjust_saturation
@@ -39,32 +40,39 @@ class Ink(Transform):
         return {"saturation": list(self.saturation), "floor": list(self.floor)}
 
 
+PARTS: tuple[type[Transform], ...] = (Ink, Affine, Photo)  # in the order the world applies them
+
+
+def part_settings(part: type[Transform]) -> list[inspect.Parameter]:
+    """A part's settings but its seed (in a chain every part draws from the chain's generator), keyword-only."""
+    params = inspect.signature(part).parameters.values()
+    return [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params if p.name != "seed"]
+
+
+def share_out(settings: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each part's share of `settings`, by name; a setting no part takes is refused, as a constructor refuses it."""
+    shares = [{p.name: settings[p.name] for p in part_settings(part) if p.name in settings} for part in PARTS]
+    if unknown := sorted(set(settings).difference(*shares)):
+        raise TypeError(f"Print() got unexpected keyword arguments {unknown}")
+    return shares
+
+
 @TRANSFORMS.register("print")
 class Print(Chain):
-    def __init__(
-        self,
-        saturation: tuple[float, float] = (0.7, 1.0),
-        floor: tuple[float, float] = (0.0, 0.1),
-        degrees: float = 15.0,
-        scale: tuple[float, float] = (0.9, 1.1),
-        translate: float = 0.1,
-        padding: str = "border",
-        brightness: float = 0.1,
-        contrast: tuple[float, float] = (0.8, 1.2),
-        blur: float = 1.0,
-        noise: float = 0.02,
-        jpeg: tuple[float, float] | None = (50, 90),
-        seed: int = 0,
-    ) -> None:
-        super().__init__(
-            [
-                Ink(saturation, floor),
-                Affine(degrees, scale, translate, padding),
-                Photo(brightness, contrast, blur, noise, jpeg),
-            ],
-            seed,
-        )
+    def __init__(self, *, seed: int = 0, **settings: Any) -> None:
+        """The settings of its parts (`Ink`, `Affine`, `Photo`), declared once, in theirs: the signature it shows
+        (and the registry checks) is theirs in turn, then `seed`."""
+        super().__init__([part(**share) for part, share in zip(PARTS, share_out(settings))], seed)
 
     def settings(self) -> dict[str, Any]:
         merged = {k: v for part in self.members for k, v in part.settings().items() if k != "seed"}
         return {**merged, "seed": self.seed}
+
+
+cast(Any, Print.__init__).__signature__ = inspect.Signature(
+    [
+        inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD),
+        *(p for part in PARTS for p in part_settings(part)),
+        inspect.Parameter("seed", inspect.Parameter.KEYWORD_ONLY, default=0, annotation=int),
+    ]
+)
