@@ -139,6 +139,20 @@ def bank_facts(r: dict) -> dict:
     return {"peak_speedup": span(list(best.values()))}
 
 
+def program_eot_facts(r: dict) -> dict:
+    """Per transform: what EOT training gains under it, and what it costs read digitally (fractions)."""
+    by = {x["name"]: x for x in r["rows"]}
+    return {
+        f"{t}_{k}": v
+        for t in ("affine", "photo")
+        if t in by
+        for k, v in (
+            ("gain", by[t]["test_acc"] - by[f"none_under_{t}"]["test_acc"]),
+            ("cost", by["none"]["test_acc"] - by[t]["test_acc_untransformed"]),
+        )
+    }
+
+
 DERIVED: dict[str, Callable[[dict], dict]] = {
     "docs/bank_throughput_cpu.json": bank_facts,
     "docs/transfer_cpu.json": transfer_facts,
@@ -151,6 +165,8 @@ DERIVED: dict[str, Callable[[dict], dict]] = {
     "docs/bench/time_to_accuracy_pixel_cpu.json": lambda r: {
         "program_last3_gain": r["program"]["epochs"][-1][1] - r["program"]["epochs"][-4][1]
     },
+    "docs/bench/art_patch_cpu.json": lambda r: {"time_ratio": r["rows"]["art"]["fit_s"] / r["rows"]["ours"]["fit_s"]},
+    "docs/bench/program_eot_cpu.json": program_eot_facts,
 }
 
 
@@ -522,7 +538,8 @@ def patch_size(r: dict, variant: str | None) -> str:
             for x in rows
         ],
     )
-    return f"{r['note']}; {r['device']}, {r['total_wall_s'] / 60:.1f} min in all.\n\n{body}"
+    total = "" if r.get("total_wall_s") is None else f", {r['total_wall_s'] / 60:.1f} min in all"
+    return f"{r['note'][:1].upper()}{r['note'][1:]}; {r['device']}{total}.\n\n{body}"
 
 
 def program_eot(r: dict, variant: str | None) -> str:
@@ -535,20 +552,23 @@ def program_eot(r: dict, variant: str | None) -> str:
     def acc(name: str, key: str = "test_acc") -> str:
         return pct(by[name][key]) if name in by and by[name].get(key) is not None else "—"
 
-    rows = [["none (digital)", acc("none"), acc("none_under_affine"), acc("none_under_photo"), by.get("none")]]
-    for t in ("affine", "photo"):
-        cells = {t: f"**{acc(t)}**"}
-        rows.append(
-            [
-                f"EOT under `{t}`",
-                acc(t, "test_acc_untransformed"),
-                cells.get("affine", "—"),
-                cells.get("photo", "—"),
-                by.get(t),
-            ]
-        )
+    rows = [
+        [
+            "without EOT (`transform=none`)",
+            acc("none"),
+            acc("none_under_affine"),
+            acc("none_under_photo"),
+            by.get("none"),
+        ]
+    ]
+    for t in ("affine", "photo"):  # bold: the transform it was trained through
+        cells = {u: f"**{acc(t)}**" if u == t else acc(f"{t}_under_{u}") for u in ("affine", "photo")}
+        rows.append([f"EOT under `{t}`", acc(t, "test_acc_untransformed"), cells["affine"], cells["photo"], by.get(t)])
     rows = [[*row[:4], "—" if row[4] is None else f"{row[4]['train_s']:.0f} s"] for row in rows]
-    return table(["program trained", "test acc, digital", "under `affine`", "under `photo`", "training time"], rows)
+    out = table(["program trained", "test acc, digital", "under `affine`", "under `photo`", "training time"], rows)
+    if r.get("then"):
+        out += "\n\nThe runs not made by the command below were added by " + "; ".join(f"`{c}`" for c in r["then"])
+    return out
 
 
 def art_patch(r: dict, variant: str | None) -> str:
@@ -642,6 +662,9 @@ RECORDS: dict[str, tuple[Callable[[dict, str | None], str], str | None]] = {
     "docs/imagenet_protocol_cpu.json": (imagenet_protocol, None),
     "docs/bench/reliability_cpu.json": (reliability, "python bench/reliability.py"),
     "docs/bench/patch_size_cpu.json": (patch_size, None),
+    "docs/bench/patch_size_default_cpu.json": (patch_size, None),
+    "docs/bench/patch_lr02_cpu.json": (patch_size, None),
+    "docs/bench/patch_lr001_cpu.json": (patch_size, None),
     "docs/bench/program_eot_cpu.json": (program_eot, None),
     "docs/bench/art_patch_cpu.json": (art_patch, None),
 }

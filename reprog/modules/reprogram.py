@@ -14,7 +14,7 @@ in every validation and test, so val/acc and test/acc are accuracies under it (t
 import json
 import logging
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -382,13 +382,12 @@ class ReprogramModule(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         if self.trainer.sanity_checking:
-            if not self.single:
-                self.collect("val")
+            self.collect("val")
             return
         for k in self.live():
             acc = float(self.metric("val", k, "acc").compute())  # the same on every rank
             if acc > self.best_acc[k]:  # strictly better, as ModelCheckpoint
-                self.best[k] = {name: t.detach().clone() for name, t in self.member_state(k)}
+                self.best[k] = {name: t.detach().clone() for name, t in self.member(k).state_dict().items()}
                 self.best_acc[k] = acc
         if self.single:
             self.log("val/acc_best", self.best_acc[0], prog_bar=True)
@@ -401,19 +400,18 @@ class ReprogramModule(pl.LightningModule):
             self.log("val/acc_max", max(accs), prog_bar=True)
 
     def on_train_epoch_end(self) -> None:
-        if not self.single:
-            for k, metrics in self.collect("train").items():
-                self.report(k, {**metrics, "epoch": float(self.current_epoch)})
+        for k, metrics in self.collect("train").items():
+            self.report(k, {**metrics, "epoch": float(self.current_epoch)})
 
     def on_test_epoch_end(self) -> None:
-        if not self.single:
-            for k, metrics in self.collect("test").items():
-                self.report(k, metrics)
+        for k, metrics in self.collect("test").items():
+            self.report(k, metrics)
 
     def collect(self, stage: str) -> dict[int, dict[str, float]]:
-        """A bank's live members' `<stage>/loss` and `<stage>/acc` since the stage began; the metrics start again."""
-        out = {}
-        for k in self.live():
+        """A bank's live members' `<stage>/loss` and `<stage>/acc` since the stage began; the metrics start again.
+        (A bank of one logs its metrics as an ordinary job, through `self.log`, which resets them.)"""
+        out: dict[int, dict[str, float]] = {}
+        for k in self.live() if not self.single else []:
             metrics = {name: self.metric(stage, k, name) for name in ("loss", "acc")}
             if metrics["acc"].update_count:
                 out[k] = {f"{stage}/{name}": float(m.compute()) for name, m in metrics.items()}
@@ -490,18 +488,18 @@ class ReprogramModule(pl.LightningModule):
             self.victim.queries = spent
 
     # -- results --------------------------------------------------------------------------------
-    def member_state(self, k: int) -> Iterator[tuple[str, torch.Tensor]]:
-        yield from (("program." + n, t) for n, t in self.bank.program(k).state_dict().items())
-        yield from (("label_map." + n, t) for n, t in self.bank.label_map(k).state_dict().items())
+    def member(self, k: int) -> nn.ModuleDict:
+        """Member k's program and label map, whose state dict (`program.W`, `label_map.index`, ...) is its result."""
+        return nn.ModuleDict({"program": self.bank.program(k), "label_map": self.bank.label_map(k)})
 
     def on_fit_end(self) -> None:
         """Each live member's best validation epoch back into its program and label map: what is exported and
         tested (the last weights where no validation ran)."""
         for k in self.live():
-            best = self.best[k]
-            if best is not None:
-                for part, module in (("program", self.bank.program(k)), ("label_map", self.bank.label_map(k))):
-                    module.load_state_dict({n[len(part) + 1 :]: t for n, t in best.items() if n.startswith(part + ".")})
+            if (best := self.best[k]) is not None:
+                nn.ModuleDict({"program": self.bank.program(k), "label_map": self.bank.label_map(k)}).load_state_dict(
+                    best
+                )
 
     def export(self, directory: str | Path, k: int = 0) -> Path:
         """Write member k's `program.safetensors` + `program.json`: the whole result of its job."""
