@@ -3,6 +3,7 @@ a folder that holds a finished run. Each is refused or stopped with one line and
 
 import hashlib
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -300,6 +301,44 @@ def black_box_run(victim_file) -> list[str]:
         "trainer.limit_val_batches=1",
         "trainer.limit_test_batches=1",
     ]
+
+
+def test_sigterm_after_the_last_training_batch_is_still_an_interruption(tmp_path, cifar_npz_dir, monkeypatch):
+    # Lightning looks for a SIGTERM between batches only: one after the last would let the run complete and export
+    from reprog.modules.victim import VictimModule
+
+    monkeypatch.setattr(VictimModule, "on_train_end", lambda self: os.kill(os.getpid(), signal.SIGTERM), raising=False)
+    with pytest.raises(SystemExit) as info:
+        exit_on_user_error(train)(compose_train(tmp_path, cifar_npz_dir, SHORT))
+    assert info.value.code == 143
+    assert (record(tmp_path)["status"], record(tmp_path)["signal"]) == ("interrupted", "SIGTERM")
+    assert not list((tmp_path / "run").glob("victim.*")), "nothing exported"
+
+
+@pytest.mark.slow  # a real SIGTERM to a bank sweep in training (make test-all)
+def test_sigterm_stops_a_bank_sweep_with_143_and_every_job_of_the_bank_says_interrupted(
+    tmp_path, mnist_dir, victim_file
+):
+    cmd = [sys.executable, "train.py", "-m", "experiment=reprogram_mnist", f"victim.ckpt_path={victim_file}", *TINY_RUN]
+    cmd += ["trainer.max_epochs=50", "trainer.enable_progress_bar=false", "callbacks.progress_log.every_s=0.2"]
+    cmd += [f"paths.data_dir={mnist_dir}", f"paths.cache_dir={tmp_path / 'c'}", f"hydra.sweep.dir={tmp_path / 's'}"]
+    cmd += ["hydra/launcher=bank", "data.digit_size=14,20"]
+    child = subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    log = tmp_path / "s" / "0" / "train.log"
+    deadline = time.monotonic() + 240
+    while (
+        child.poll() is None
+        and time.monotonic() < deadline
+        and "progress:" not in (log.read_text() if log.is_file() else "")
+    ):
+        time.sleep(0.1)
+    child.send_signal(signal.SIGTERM)
+    said, _ = child.communicate(timeout=120)
+    assert child.returncode == 143 and "Traceback" not in said, said[-3000:]
+    assert "interrupted by SIGTERM" in said
+    for job in ("0", "1"):
+        summary = json.loads((tmp_path / "s" / job / "metrics.json").read_text())
+        assert summary["status"] == "interrupted" and summary["bank"]["size"] == 2, summary
 
 
 def test_a_query_budget_survives_a_resume_and_a_budget_too_small_for_one_step_is_refused(
