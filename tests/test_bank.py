@@ -119,6 +119,9 @@ def test_the_plan_banks_what_may_differ_per_program_and_splits_the_rest_with_a_r
     assert capped.banks == [[0, 1], [2, 3]] and any("2 sub-banks" in n for n in capped.notes)
     with pytest.raises(UserError, match="hydra.launcher.max_images=100 holds less than one program's batch"):
         plan(jobs[:4], max_images=100)
+    for bad in (0, "abc"):  # neither the default in disguise nor a TypeError
+        with pytest.raises(UserError, match=f"hydra.launcher.max_images={bad!r}: expected a whole number of images"):
+            plan(jobs[:4], max_images=bad)
 
 
 def _sweep(tmp_path, mnist_dir, victim_file, name, *extra):
