@@ -197,7 +197,7 @@ def signal_once_running(
     [
         (signal.SIGTERM, False),
         (signal.SIGTERM, True),
-        (signal.SIGINT, True),
+        pytest.param(signal.SIGINT, True, marks=pytest.mark.slow),  # the same handler as SIGTERM under a launcher
         pytest.param(signal.SIGINT, False, marks=pytest.mark.slow),  # the same handler as SIGINT under a launcher
     ],
     ids=["SIGTERM-run", "SIGTERM-multirun", "SIGINT-multirun", "SIGINT-run"],
