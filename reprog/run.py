@@ -115,9 +115,11 @@ def fit_task(
     log.info("fitting %s on %s", type(module).__name__, type(datamodule).__name__)
     trainer.fit(module, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     stop_if_terminated(trainer)
-    steps = trainer.global_step
-    check_finite(module, steps, configured_lr(getattr(module, "optimizer_factory", None)))
-    return dict(trainer.callback_metrics), trainer.current_epoch, steps
+    trained = ((name, p) for name, p in module.named_parameters() if p.requires_grad)  # NaN or inf: not exported
+    check_weights(
+        trained, trainer.global_step, "optimizer.lr", configured_lr(getattr(module, "optimizer_factory", None))
+    )
+    return dict(trainer.callback_metrics), trainer.current_epoch, trainer.global_step
 
 
 def test_task(trainer: pl.Trainer, module: pl.LightningModule, datamodule: pl.LightningDataModule) -> dict[str, Any]:
@@ -177,12 +179,6 @@ def check_trains_something(cfg: DictConfig, datamodule: Any) -> None:
             "training images, so an epoch takes no step (the last partial batch is dropped); lower "
             "data.batch_size"
         )
-
-
-def check_finite(module: pl.LightningModule, steps: int, lr: Any = None) -> None:
-    """Refuse to export or test weights that hold NaN or inf (a last step that diverged, a metric that did)."""
-    trained = ((name, p) for name, p in module.named_parameters() if p.requires_grad)
-    check_weights(trained, steps, "optimizer.lr", lr)
 
 
 def stop_if_terminated(trainer: pl.Trainer) -> None:

@@ -41,13 +41,12 @@ def test_each_program_of_a_bank_gets_the_gradient_it_gets_alone():
 
 
 def test_a_programs_initial_weights_depend_on_its_seed_alone():
-    from reprog.modules.reprogram import build_reprogrammer
+    from reprog.modules.reprogram import Member, build_reprogrammer
 
     def smm(seed):  # its mask network starts from random weights
         torch.rand(int(torch.randint(1, 9, ())))  # whatever the run drew before
-        return build_reprogrammer(Placement(32, 14), 3, 10, 10, {"kind": "smm"}, {"kind": "first_k"}, seed=seed)[
-            0
-        ].state_dict()
+        member = Member({"kind": "smm"}, {"kind": "first_k"}, seed=seed)
+        return build_reprogrammer(member, Placement(32, 14), 3, 10, 10)[0].state_dict()
 
     torch.manual_seed(5)
     first, again, other = smm(3), smm(3), smm(4)

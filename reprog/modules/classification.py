@@ -21,14 +21,6 @@ Batch = tuple[torch.Tensor, torch.Tensor]
 
 
 class ClassificationModule(pl.LightningModule):
-    train_loss: MeanMetric
-    val_loss: MeanMetric
-    test_loss: MeanMetric
-    train_acc: MulticlassAccuracy
-    val_acc: MulticlassAccuracy
-    test_acc: MulticlassAccuracy
-    val_acc_best: MaxMetric
-
     def __init__(
         self,
         num_classes: int,
@@ -39,9 +31,10 @@ class ClassificationModule(pl.LightningModule):
         super().__init__()
         self.optimizer_factory, self.scheduler_factory = optimizer, scheduler
         self.criterion = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
-        for stage in ("train", "val", "test"):
-            setattr(self, f"{stage}_loss", MeanMetric())
-            setattr(self, f"{stage}_acc", MulticlassAccuracy(num_classes, average="micro"))
+        self.train_loss, self.val_loss, self.test_loss = MeanMetric(), MeanMetric(), MeanMetric()
+        self.train_acc, self.val_acc, self.test_acc = (
+            MulticlassAccuracy(num_classes, average="micro") for _ in range(3)
+        )
         self.val_acc_best = MaxMetric()
 
     def regularizer(self) -> torch.Tensor | None:

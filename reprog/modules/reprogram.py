@@ -50,7 +50,6 @@ log = logging.getLogger("reprog")
 # the frozen victim is in eval mode on purpose
 warnings.filterwarnings("ignore", message=r"Found \d+ module\(s\) in eval mode at the start of training")
 
-STAGES = ("train", "val", "test")
 # the queries a black-box run has spent, written after every step beside its checkpoints (which are saved less often)
 LEDGER = "queries.json"
 
@@ -74,24 +73,18 @@ class Member:
 
 
 def build_reprogrammer(
-    placement: Placement,
-    channels: int,
-    victim_classes: int,
-    num_targets: int,
-    program_cfg: dict[str, Any],
-    mapping_cfg: dict[str, Any],
-    init_program: str | None = None,
-    seed: int | None = None,
+    member: Member, placement: Placement, channels: int, victim_classes: int, num_targets: int
 ) -> tuple[AdversarialProgram, LabelMap]:
-    """A program and its label map, drawn from `seed` (by default the run's seed) alone, so a program bank builds each
-    of its programs exactly as that program's own job would; or started from `init_program` (a warm start)."""
+    """A member's program and label map, drawn from its `seed` (by default the run's seed) alone, so a program bank
+    builds each of its programs exactly as that program's own job would; or started from `init_program`."""
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(torch.initial_seed() if seed is None else seed)
+        torch.manual_seed(torch.initial_seed() if member.seed is None else member.seed)
+        program_cfg = {k: v for k, v in member.program.items() if k != "lam"}
         program = build_program(placement=placement, channels=channels, **program_cfg)
-        settings = {k: v for k, v in mapping_cfg.items() if k not in ("kind", "batches")}
-        label_map = build_label_map(mapping_cfg.get("kind", "first_k"), victim_classes, num_targets, **settings)
-    if init_program:
-        warm_start(program, label_map, init_program)
+        settings = {k: v for k, v in member.mapping.items() if k not in ("kind", "batches")}
+        label_map = build_label_map(member.mapping.get("kind", "first_k"), victim_classes, num_targets, **settings)
+    if member.init_program:
+        warm_start(program, label_map, member.init_program)
     return program, label_map
 
 
@@ -147,9 +140,6 @@ class ReprogramModule(pl.LightningModule):
     # what one program of a bank may set for itself, as `task.<key>` (and the config group of that name)
     member_keys = ("program", "mapping", "optimizer", "init_program", "program_seed")
     bank: ProgramBank  # built in setup(), when the data's channels are known
-    train_metrics: nn.ModuleList
-    val_metrics: nn.ModuleList
-    test_metrics: nn.ModuleList
     untransformed: nn.ModuleList  # test/acc_untransformed, per member
     readers: list[nn.Module]  # what the victim reads: each program, or the transform after it
 
@@ -180,8 +170,9 @@ class ReprogramModule(pl.LightningModule):
         self.eval_programs = eval_programs or len(self.members)  # programs per victim pass in validation and test
         self.criterion = nn.CrossEntropyLoss()
         self.lams = [float(m.program.get("lam", 0.0)) for m in self.members]
-        for stage in STAGES:  # self.train_metrics[k]["acc"], ...
-            setattr(self, f"{stage}_metrics", member_metrics(num_classes, len(self.members)))
+        self.train_metrics, self.val_metrics, self.test_metrics = (
+            member_metrics(num_classes, len(self.members)) for _ in range(3)
+        )
         self.transform = build_transform(**(transform or {}))  # between program and victim; None: nothing
         self.untransformed = nn.ModuleList(MeanMetric() for _ in self.members)  # test/acc_untransformed
         self.failed: dict[int, str] = {}  # member -> why it was dropped
@@ -207,19 +198,7 @@ class ReprogramModule(pl.LightningModule):
                     f"data=fashion_mnist_padded or data=counting), not {type(dm).__name__}"
                 )
             self.victim.check_canvas(dm.channels, placement.canvas)
-            program = {k: v for k, v in m.program.items() if k != "lam"}
-            built.append(
-                build_reprogrammer(
-                    placement,
-                    dm.channels,
-                    self.victim.num_classes,
-                    self.num_classes,
-                    program,
-                    m.mapping,
-                    m.init_program,
-                    m.seed,
-                )
-            )
+            built.append(build_reprogrammer(m, placement, dm.channels, self.victim.num_classes, self.num_classes))
         self.bank = ProgramBank(*zip(*built))
         # what the victim reads; kept out of the module tree, so the programs' weights are saved once
         self.__dict__["readers"] = [
