@@ -69,7 +69,10 @@ def test_attack_task_reports_every_attack_and_eps(tmp_path, victim_file):
     assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*"))
 
 
-@pytest.mark.parametrize("kind, steps", [("pgd", 7), ("fgsm_rs", 1), ("grad_align", 1)])
+@pytest.mark.parametrize(
+    "kind, steps",
+    [("pgd", 7), ("fgsm_rs", 1), pytest.param("grad_align", 1, marks=pytest.mark.slow)],  # fgsm_rs + a penalty
+)
 def test_adversarial_training_trains_on_its_own_adversarial_examples(tmp_path, cifar_npz_dir, monkeypatch, kind, steps):
     cfg = compose_train(tmp_path, cifar_npz_dir, [f"adv_training={kind}", "trainer.fast_dev_run=2"])
     adversary = instantiate(cfg.task).recipe.adversary

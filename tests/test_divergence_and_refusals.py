@@ -161,8 +161,8 @@ def test_test_images_of_another_size_are_refused_before_fitting(tmp_path):
 
 def test_a_folder_that_holds_a_finished_run_is_never_overwritten(tmp_path, cifar_npz_dir):
     run = tmp_path / "run"
+    train(compose_train(tmp_path, cifar_npz_dir, SHORT))  # a completed run in `run`
     base = [sys.executable, "train.py", *TINY_RUN, *SHORT, f"paths.data_dir={cifar_npz_dir}", f"hydra.run.dir={run}"]
-    assert subprocess.run(base, cwd=ROOT, capture_output=True, timeout=300).returncode == 0
     before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file()}
     again = subprocess.run([*base, "optimizer.lr=abc"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert again.returncode == 1 and again.stderr.strip().splitlines() == [
