@@ -63,12 +63,24 @@ def collect(run: Path, size: float, cmd: list[str], seconds: float | None) -> di
     }
 
 
+def write_record(out: Path, record: dict) -> int:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(record, indent=1) + "\n")
+    print(f"wrote {out}")
+    return 0
+
+
+def split_overrides(argv: list[str]) -> tuple[list[str], list[str]]:
+    """This script's own arguments, and the `train.py` overrides after `--`."""
+    if "--" not in argv:
+        return argv, []
+    return argv[: argv.index("--")], argv[argv.index("--") + 1 :]
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     given = list(argv)
-    extra: list[str] = []
-    if "--" in argv:
-        extra, argv = argv[argv.index("--") + 1 :], argv[: argv.index("--")]
+    argv, extra = split_overrides(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--victim", required=True)
     parser.add_argument("--sizes", type=float, nargs="+", default=[1, 2, 5, 10, 15])
@@ -113,10 +125,7 @@ def main(argv: list[str] | None = None) -> int:
         "rows": rows,
         "command": previous.get("command") if args.collect else "python bench/patch_size.py " + shlex.join(given),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {out}")
-    return 0
+    return write_record(out, record)
 
 
 if __name__ == "__main__":

@@ -24,6 +24,8 @@ import sys
 import time
 from pathlib import Path
 
+from patch_size import split_overrides, write_record  # noqa: E402 (bench/ is on the path when run as a script)
+
 ROOT = Path(__file__).resolve().parents[1]
 TRANSFORMS = ("affine", "photo")
 
@@ -62,9 +64,7 @@ def scored(base: list[str], runs: Path, trained: str, under: str, tail: list[str
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     given = list(argv)
-    train: list[str] = []
-    if "--" in argv:
-        train, argv = argv[argv.index("--") + 1 :], argv[: argv.index("--")]
+    argv, train = split_overrides(argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--victim", required=True)
     parser.add_argument("--experiment", default="reprogram_mnist_scale")
@@ -126,10 +126,7 @@ def main(argv: list[str] | None = None) -> int:
         else "python bench/program_eot.py " + shlex.join(given),
         "then": previous.get("then", []) + (["python bench/program_eot.py " + shlex.join(given)] if args.only else []),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(record, indent=1) + "\n")
-    print(f"wrote {out}")
-    return 0
+    return write_record(out, record)
 
 
 if __name__ == "__main__":
