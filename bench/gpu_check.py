@@ -35,6 +35,16 @@ from gpu_carry import assemble, pins, wheel_versions  # noqa: E402
 from time_to_accuracy import curve, time_to  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+# the ImageNet parts' smoke test on a CPU: one small step of each stage
+ONE_STEP = [
+    "trainer.max_epochs=1",
+    "trainer.limit_train_batches=1",
+    "trainer.limit_val_batches=1",
+    "trainer.limit_test_batches=1",
+    "data.val_size=100",
+    "data.batch_size=8",
+    "data.eval_batch_size=8",
+]
 QUIET = ["trainer.enable_progress_bar=false", "trainer.enable_model_summary=false", "callbacks.rich_progress_bar=null"]
 # per part: (time limit on the GPU in s, overrides on the GPU, overrides in the tiny CPU mode)
 PARTS = {
@@ -121,13 +131,7 @@ PARTS = {
         [
             "experiment=reprogram_imagenet_mnist",
             "data.canvas_size=32",
-            "trainer.max_epochs=1",
-            "trainer.limit_train_batches=1",
-            "trainer.limit_val_batches=1",
-            "trainer.limit_test_batches=1",
-            "data.val_size=100",
-            "data.batch_size=8",
-            "data.eval_batch_size=8",
+            *ONE_STEP,
         ],
     ),
     # the paper's other two tasks through the same victim: counting squares (9 x 9 grid, 36 px), CIFAR-10 (32 px)
@@ -166,13 +170,7 @@ PARTS = {
         [
             "experiment=reprogram_imagenet_cifar10",
             "data.canvas_size=48",
-            "trainer.max_epochs=1",
-            "trainer.limit_train_batches=1",
-            "trainer.limit_val_batches=1",
-            "trainer.limit_test_batches=1",
-            "data.val_size=100",
-            "data.batch_size=8",
-            "data.eval_batch_size=8",
+            *ONE_STEP,
             "mapping.batches=1",
         ],
     ),
