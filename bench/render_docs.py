@@ -154,6 +154,9 @@ def program_eot_facts(r: dict) -> dict:
 
 
 DERIVED: dict[str, Callable[[dict], dict]] = {
+    "docs/black_box_warm_cpu.json": lambda r: {
+        "batch8_of_white_box": r["runs"]["batch 8"]["curve"][-1]["val_acc"] / r["white_box_val_acc"]
+    },
     "docs/bank_throughput_cpu.json": bank_facts,
     "docs/transfer_cpu.json": transfer_facts,
     "docs/bench/suite_cpu.json": lambda r: {"min_ratio": min(x["ratio"] for x in r["results"])},
@@ -172,8 +175,8 @@ DERIVED: dict[str, Callable[[dict], dict]] = {
 
 def value(path: str, key: str, fmt: str | None, page: Path) -> str:
     """One figure in prose, from its record."""
-    if path not in RECORDS:
-        raise KeyError(f"{page}: no record {path}; add it to RECORDS in bench/render_docs.py")
+    if not (ROOT / path).exists():
+        raise KeyError(f"{page}: no record {path}")
     record = json.loads((ROOT / path).read_text())
     if path in DERIVED:
         record = {**record, **DERIVED[path](record)}
@@ -542,6 +545,24 @@ def patch_size(r: dict, variant: str | None) -> str:
     return f"{r['note'][:1].upper()}{r['note'][1:]}; {r['device']}{total}.\n\n{body}"
 
 
+def runs(r: dict, variant: str | None) -> str:
+    """bench/runs.py's record: a row a run, its chosen metrics, epochs and training time; `commands`: each run's."""
+    if variant == "commands":
+        return table(["run", "command"], [[x["name"], f"`{x['command']}`"] for x in r["runs"]])
+    header = ["run", *(c[0] for c in r["columns"]), "epochs", "training"]
+    rows = [
+        [
+            x["name"],
+            *("—" if x["metrics"].get(m) is None else formatted(x["metrics"][m], fmt) for _, m, fmt in r["columns"]),
+            x["epochs"] if x["epochs"] is not None else "—",
+            "—" if x["train_s"] is None else f"{x['train_s']:,.0f} s",
+        ]
+        for x in r["runs"]
+    ]
+    note = f"{r['note'][:1].upper()}{r['note'][1:]}; " if r.get("note") else ""
+    return f"{note}{r['device']}.\n\n{table(header, rows)}"
+
+
 def program_eot(r: dict, variant: str | None) -> str:
     """The MNIST program's test accuracy, trained with or without EOT, scored digitally and under each transform
     (bench/program_eot.py's record); `commands`: each run."""
@@ -670,12 +691,25 @@ RECORDS: dict[str, tuple[Callable[[dict, str | None], str], str | None]] = {
 }
 
 
+def generic(record: dict) -> bool:
+    """A record made by bench/runs.py, which carries its own columns and command."""
+    return {"columns", "runs"} <= record.keys()
+
+
+def known(path: str) -> bool:
+    """A record a page may name: one with a renderer here, or one of bench/runs.py's."""
+    return (ROOT / path).exists() and (path in RECORDS or generic(json.loads((ROOT / path).read_text())))
+
+
 def render(path: str, variant: str | None, page: Path) -> str:
     """The generated body for one marker: the table, the record it came from and the command that made it."""
-    if path not in RECORDS:
-        raise KeyError(f"{page}: no renderer for {path}; add it to RECORDS in bench/render_docs.py")
-    fn, command = RECORDS[path]
     record = json.loads((ROOT / path).read_text())
+    if path in RECORDS:
+        fn, command = RECORDS[path]
+    elif generic(record):
+        fn, command = runs, None
+    else:
+        raise KeyError(f"{page}: no renderer for {path}; add it to RECORDS in bench/render_docs.py")
     link = os.path.relpath(ROOT / path, page.parent)
     made_by = command or record.get("command")
     out = fn(record, variant.strip() if variant else None)

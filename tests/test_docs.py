@@ -1,6 +1,7 @@
 """The documentation stays true: its tables are what their records render now, and every `python train.py` command
 in README.md and docs/ composes (Hydra's compose API, nothing is run)."""
 
+import json
 import re
 import shlex
 from pathlib import Path
@@ -115,7 +116,7 @@ def test_every_value_names_a_known_record():
     values = [(p, m) for p in PAGES if p.exists() for m in render_docs.VALUE.finditer(p.read_text())]
     assert len(values) >= 60
     for page, m in values:
-        assert m.group("path") in render_docs.RECORDS and (ROOT / m.group("path")).exists(), f"{page}: {m.group(0)}"
+        assert render_docs.known(m.group("path")), f"{page}: {m.group(0)}"
         assert m.group("body") == render_docs.value(m.group("path"), m.group("key"), m.group("fmt"), page), (
             f"{page}: {m.group(0)}"
         )
@@ -138,12 +139,31 @@ def test_value_keys_and_formats():
         render_docs.lookup(record, "rows[name=c].acc")
 
 
+def test_a_run_directory_becomes_a_record_and_a_table(tmp_path):
+    """bench/runs.py reads what a finished run leaves (metrics.json, .hydra/hydra.yaml) into a record that renders."""
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    overrides = {"hydra": ["hydra.run.dir=outputs/x", "hydra.mode=RUN"], "task": ["experiment=attack_eot", "a=1"]}
+    (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {"overrides": overrides}}))
+    scores = {"test/acc": 0.9123, "time/train_s": 7}
+    metrics = {"status": "completed", "epochs": 2, "wall_time_s": 9.5, "metrics": scores}
+    (run / "metrics.json").write_text(json.dumps(metrics))
+    out = tmp_path / "rec.json"
+    bench_script("runs").main([f"eot={run}", "--out", str(out), "--what", "w", "--column", "accuracy=test/acc:pct"])
+    record = json.loads(out.read_text())
+    assert record["runs"][0]["command"] == "python train.py experiment=attack_eot a=1 hydra.run.dir=outputs/x"
+    render_docs = bench_script("render_docs")
+    assert render_docs.generic(record)
+    assert "| eot | 91.23 % | 2 | 7 s |" in render_docs.runs(record, None)
+    assert "`python train.py experiment=attack_eot a=1 hydra.run.dir=outputs/x`" in render_docs.runs(record, "commands")
+
+
 def test_every_table_names_a_known_record():
     render_docs = bench_script("render_docs")
     markers = [(p, m.group("path")) for p in PAGES if p.exists() for m in render_docs.MARKER.finditer(p.read_text())]
     assert len(markers) >= 15
     for page, path in markers:
-        assert path in render_docs.RECORDS and (ROOT / path).exists(), f"{page}: {path}"
+        assert render_docs.known(path), f"{page}: {path}"
 
 
 def nav_pages(node) -> list[str]:

@@ -74,8 +74,8 @@ def test_bad_settings_are_one_line_errors():
         build_transform("affine", blur=1)
     with pytest.raises(UserError, match=r"transform jpeg=\[0.0, 90.0\]: expected 1 <= low <= high <= 100"):
         build_transform("photo", jpeg=[0, 90])
-    with pytest.raises(UserError, match="attack kind=universal has no setting eot_samples; its settings are eps,"):
-        build_attack("universal", model, eot_samples=2)
+    with pytest.raises(UserError, match="attack kind=pgd has no setting eot_draws; its settings are eps,"):
+        build_attack("pgd", model, eot_draws=2)
 
 
 def test_patch_learns_is_scored_by_the_attack_task_saved_and_reapplied(tmp_path, victim_file, capsys):

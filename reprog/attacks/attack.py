@@ -168,18 +168,23 @@ class Attack:
     def eot(self) -> bool:
         return bool(self.eot_samples) and self.transform is not None
 
-    def input_grad(self, x: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Gradient of the summed loss w.r.t. the input, and the logits it was taken at; under EOT both are means
-        over `eot_samples` draws of the transform (one batch of n copies, drawn from the attack's generator)."""
-        x = x.detach().requires_grad_(True)
+    def through_world(self, x: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Under EOT, `x` as `eot_samples` draws of the transform see it (one batch of n copies, drawn from the
+        attack's generator) and `goal` repeated to match; without EOT both as they are."""
         if not self.eot:
-            logits = self.model(x)
-            (grad,) = torch.autograd.grad(self.loss(logits, goal).sum(), x)
-            return grad, logits.detach()
+            return x, goal
         n, transform = self.eot_samples, self.transform
         assert n is not None and transform is not None  # both set, or `eot` is False
-        logits = self.model(transform(x.repeat(n, *[1] * (x.dim() - 1)), self.generator))
-        (grad,) = torch.autograd.grad(self.loss(logits, goal.repeat(n)).sum() / n, x)
+        return transform(x.repeat(n, *[1] * (x.dim() - 1)), self.generator), goal.repeat(n)
+
+    def input_grad(self, x: torch.Tensor, goal: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gradient of the summed loss w.r.t. the input, and the logits it was taken at; under EOT both are means
+        over the draws of `through_world`."""
+        x = x.detach().requires_grad_(True)
+        seen, goals = self.through_world(x, goal)
+        logits = self.model(seen)
+        n = len(seen) // len(x)
+        (grad,) = torch.autograd.grad(self.loss(logits, goals).sum() / n, x)
         return grad, logits.detach().view(n, len(x), -1).mean(0)
 
     def perturb(self, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:

@@ -5,6 +5,10 @@ it as a `MultiAttack`, each attack on the images that are still classified corre
 own members in the same order, so that `stats()` can say which images survive each stage: robust accuracy after
 APGD-CE, after APGD-T, and so on. A gap between PGD and AutoAttack points at gradient masking (Square needs no
 gradient). torchattacks is installed with `--no-deps` (README → Quick start).
+
+EOT: with `eot_samples=n` and a `transform`, the APGD stages (CE, DLR, T) attack the victim seen through a fresh draw
+of the transform on every forward, averaging each gradient over n of them (torchattacks' `eot_iter`, as AutoAttack's
+`rand` version does for randomized defenses). FAB and Square are not EOT attacks: they attack the plain victim.
 """
 
 import torch
@@ -13,6 +17,7 @@ from torch import nn
 from reprog.attacks.attack import ATTACKS, Attack
 from reprog.domains import INT_1, NON_NEGATIVE, check, nullable
 from reprog.errors import UserError
+from reprog.transforms import Transform, Transformed
 
 STAGES = {
     "standard": ("apgd_ce", "apgd_t", "fab_t", "square"),
@@ -34,6 +39,8 @@ class AutoAttack(Attack):
         seed: int = 0,
         steps: int | None = None,
         square_queries: int | None = None,
+        eot_samples: int | None = None,
+        transform: Transform | None = None,
     ) -> None:
         """`steps` (APGD and FAB iterations, 100 in the standard) and `square_queries` (5,000) only shorten a
         smoke test; any other value is no longer the standard AutoAttack."""
@@ -47,8 +54,8 @@ class AutoAttack(Attack):
             import torchattacks
         except ImportError:
             raise UserError("kind=autoattack needs torchattacks: pip install --no-deps torchattacks") from None
-        super().__init__(model, None, seed)
-        self.eps, self.norm, self.version = eps, norm, version
+        super().__init__(model, None, seed, eot_samples, transform)
+        self.eps, self.norm, self.version, self.seed = eps, norm, version, seed
         n_classes = n_classes or int(getattr(model, "num_classes", 10))
         suite = torchattacks.AutoAttack(model, norm=norm, eps=eps, version=version, n_classes=n_classes, seed=seed)
         self.stages = dict(zip(STAGES[version], suite._autoattack.attacks))
@@ -59,8 +66,23 @@ class AutoAttack(Attack):
                 attack.n_queries = square_queries
         self.stat_names = tuple(f"robust_after_{stage}" for stage in self.stages)
         self.survivors: dict[str, torch.Tensor] = {}
+        self.world: nn.Sequential | None = None  # the victim behind the transform, once EOT is armed
+
+    def arm_eot(self) -> None:
+        """Point the APGD stages (those with `eot_iter`) at the victim behind a fresh draw of the transform per
+        forward, seeded by the attack's seed; done at the first attack, since `build_attack` sets the transform late."""
+        if not self.eot or (self.world is not None and self.world[0].transform is self.transform):
+            return
+        assert self.transform is not None  # `eot` is True
+        # in eval mode, which torchattacks gives back to the victim after each stage; draws from `eval_seed`
+        self.world = nn.Sequential(Transformed(nn.Identity(), self.transform, eval_seed=self.seed), self.model).eval()
+        for attack in self.stages.values():
+            if hasattr(attack, "eot_iter"):  # APGD, APGDT: gradient attacks
+                attack.set_model(self.world)
+                attack.eot_iter = self.eot_samples
 
     def perturb(self, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
+        self.arm_eot()
         x_adv = images.clone()
         with torch.no_grad():
             robust = self.model(images).argmax(1) == goal  # misclassified images need no attack

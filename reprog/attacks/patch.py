@@ -96,11 +96,7 @@ class Patch(Attack):
                 for idx in order.split(self.batch_size):
                     x, y = self.stick(images[idx].clone(), patch), labels[idx].clone()
                     goal = torch.full_like(y, self.target) if self.target is not None else y
-                    if self.eot:  # and through `eot_samples` draws of the world's transform
-                        n, transform = self.eot_samples, self.transform
-                        assert n is not None and transform is not None  # both set, or `eot` is False
-                        x = transform(x.repeat(n, 1, 1, 1), self.generator)
-                        goal = goal.repeat(n)
+                    x, goal = self.through_world(x, goal)  # and through the world's transform, under EOT
                     logits = self.model(x)
                     loss = -self.loss(logits, goal).mean()
                     self.check_fit_loss(loss, len(self.curve))

@@ -15,6 +15,9 @@ split (`fit_on`). `probe_size` more images, held out of the seeds, draw the curv
 substitute's agreement with the victim on them and the transfer success of `craft` from them, against the
 queries spent. Their labels come from a separate, unbudgeted referee: they measure the attack and never teach
 the substitute.
+
+EOT: `eot_samples=n` goes to the `craft` attack, which crafts on the substitute through n draws of this attack's
+`transform` per gradient (every gradient attack takes it); augmentation and the substitute's training do not.
 """
 
 import logging
@@ -32,8 +35,10 @@ from reprog.domains import FLAG, INT_0, INT_1, NON_NEGATIVE, POSITIVE, check, nu
 from reprog.errors import UserError
 from reprog.models import build_model
 from reprog.models.export import save_victim
+from reprog.transforms import Transform
 
 log = logging.getLogger("reprog")
+SOME = nullable(INT_1)  # a count, or null for none
 
 
 @ATTACKS.register("substitute")
@@ -64,25 +69,42 @@ class SubstituteAttack(Attack):
         fit_on: str = "val",
         probe_size: int = 0,
         seed: int = 0,
+        eot_samples: int | None = None,
+        transform: Transform | None = None,
     ) -> None:
-        some = nullable(INT_1)  # a count, or null for none
-        check(self.kind, locals(), eps=NON_NEGATIVE, seed_size=INT_1, rounds=INT_0, lam=NON_NEGATIVE, lam_period=some)
-        check(self.kind, locals(), reservoir=some, reservoir_after=INT_0, epochs=INT_1, lr=POSITIVE, batch_size=INT_1)
-        check(self.kind, locals(), augment=FLAG, budget=some, probe_size=INT_0)
+        check(self.kind, locals(), eps=NON_NEGATIVE, seed_size=INT_1, rounds=INT_0, lam=NON_NEGATIVE, lam_period=SOME)
+        check(self.kind, locals(), reservoir=SOME, reservoir_after=INT_0, epochs=INT_1, lr=POSITIVE, batch_size=INT_1)
+        check(self.kind, locals(), augment=FLAG, budget=SOME, probe_size=INT_0)
         if fit_on not in ("train", "val"):
             raise UserError(f"substitute fit_on={fit_on!r}: the seed images come from 'train' or 'val'")
         self.lam_period, self.reservoir, self.reservoir_after = lam_period, reservoir, reservoir_after
         self.check_budget(budget, seed_size, rounds)
         self.oracle, self.referee = LabelOracle(model, budget), LabelOracle(model)
         net = build_model(**substitute) if isinstance(substitute, dict) else substitute
-        super().__init__(net, None, seed)
+        super().__init__(net, None, seed, eot_samples, transform)
         self.substitute, self.seed_size, self.rounds, self.lam = net, seed_size, rounds, lam
         self.spec = dict(substitute) if isinstance(substitute, dict) else None  # how a victim file rebuilds it
         self.fit_on, self.fit_size, self.probe_size = fit_on, seed_size + probe_size, probe_size
         self.epochs, self.lr, self.batch_size, self.augment = epochs, lr, batch_size, augment
-        self.attack = build_attack(craft, net, eps=eps, **(craft_settings or {}))
-        self.training_set_size = 0
-        self.steps = 0  # the substitute's optimizer steps over the whole fit, for a divergence message
+        self.attack = build_attack(craft, net, transform, eps=eps, **self.craft_settings(craft_settings))
+        self.training_set_size = self.steps = 0  # steps: the substitute's optimizer steps, for a divergence message
+
+    def craft_settings(self, settings: dict[str, Any] | None) -> dict[str, Any]:
+        """`craft_settings` with this attack's `eot_samples` passed on; two different values are refused."""
+        settings = dict(settings or {})
+        if self.eot_samples is not None:
+            if settings.get("eot_samples") not in (None, self.eot_samples):
+                raise UserError(
+                    f"substitute eot_samples={self.eot_samples} and craft_settings.eot_samples="
+                    f"{settings['eot_samples']!r} differ: set it in one place"
+                )
+            settings["eot_samples"] = self.eot_samples
+        return settings
+
+    def craft(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """`craft` on the substitute, in this attack's world (`build_attack` sets `transform` after building)."""
+        self.attack.transform = self.transform
+        return self.attack(images, labels)
 
     def check_budget(self, budget: int | None, seed_size: int, rounds: int) -> None:
         """Refuse a budget the whole fit cannot pay for, before any query is spent."""
@@ -141,7 +163,7 @@ class SubstituteAttack(Attack):
         self.substitute.eval()
         with torch.no_grad():
             agreement = (self.substitute(probe).argmax(1) == probe_y).float().mean().item()
-        transfer = (self.referee(self.attack(probe, probe_y)) != probe_y).float().mean().item()
+        transfer = (self.referee(self.craft(probe, probe_y)) != probe_y).float().mean().item()
         self.curve.append(
             {"queries": self.queries, "training_points": points, "agreement": agreement, "transfer": transfer}
         )
@@ -192,7 +214,7 @@ class SubstituteAttack(Attack):
 
     def __call__(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         """Adversarial examples crafted on the substitute, to be shown to the victim."""
-        x_adv = self.attack(images, labels)
+        x_adv = self.craft(images, labels)
         self.last_goal = self.attack.last_goal
         return x_adv
 

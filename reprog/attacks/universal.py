@@ -3,6 +3,8 @@
 The perturbation (`UniversalPerturbation`, `eps * tanh(W)` over the whole image) is trained by Adam as a program
 is; it lives here, not among the programs, so that attacks import nothing above them. Targeted (`target=k`: every
 input to class k) or untargeted (maximise the loss of the true labels). Call `fit` first, then `attack(images, labels)`.
+With `eot_samples=n` and a `transform`, as the patch, each step's loss is the mean over n draws of the world's
+transform (EOT), so the one perturbation is learned to survive that world.
 """
 
 import torch
@@ -11,6 +13,7 @@ from torch import nn
 from reprog.attacks.attack import ATTACKS, Attack, gradients_for
 from reprog.domains import INT_0, INT_1, NON_NEGATIVE, POSITIVE, check
 from reprog.errors import UserError
+from reprog.transforms import Transform
 
 
 class UniversalPerturbation(nn.Module):
@@ -45,12 +48,14 @@ class Universal(Attack):
         batch_size: int = 128,
         fit_size: int = 0,
         seed: int | None = 0,
+        eot_samples: int | None = None,
+        transform: Transform | None = None,
     ) -> None:
         if target is not None and not isinstance(target, int):
             raise UserError(
                 f"a universal perturbation aims every input at one class: target must be an int or null, not {target!r}"
             )
-        super().__init__(model, target, seed)
+        super().__init__(model, target, seed, eot_samples, transform)
         check(self.kind, locals(), eps=NON_NEGATIVE, epochs=INT_1, lr=POSITIVE, batch_size=INT_1, fit_size=INT_0)
         self.eps, self.epochs, self.lr, self.batch_size, self.fit_size = eps, epochs, lr, batch_size, fit_size
         self.program: UniversalPerturbation | None = None
@@ -65,7 +70,8 @@ class Universal(Attack):
                 for idx in order.split(self.batch_size):
                     x, y = images[idx].clone(), labels[idx].clone()
                     goal = torch.full_like(y, self.target) if self.target is not None else y
-                    loss = -self.loss(self.model(self.program(x)), goal).mean()
+                    x, goal = self.through_world(self.program(x), goal)
+                    loss = -self.loss(self.model(x), goal).mean()
                     self.check_fit_loss(loss, step)
                     (self.program.W.grad,) = torch.autograd.grad(loss, [self.program.W])  # W's gradient only
                     optimizer.step()
