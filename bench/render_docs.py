@@ -569,13 +569,13 @@ def runs(r: dict, variant: str | None) -> str:
     """bench/runs.py's record: a row a run, its chosen metrics, epochs and training time; `commands`: each run's."""
     if variant == "commands":
         return table(["run", "command"], [[x["name"], f"`{x['command']}`"] for x in r["runs"]])
-    header = ["run", *(c[0] for c in r["columns"]), "epochs", "training"]
+    trained = any(x["train_s"] is not None for x in r["runs"])  # an attack run trains nothing: no such columns
+    header = ["run", *(c[0] for c in r["columns"]), *(["epochs", "training"] if trained else [])]
     rows = [
         [
             x["name"],
             *("—" if x["metrics"].get(m) is None else formatted(x["metrics"][m], fmt) for _, m, fmt in r["columns"]),
-            x["epochs"] if x["epochs"] is not None else "—",
-            "—" if x["train_s"] is None else f"{x['train_s']:,.0f} s",
+            *([x["epochs"], "—" if x["train_s"] is None else f"{x['train_s']:,.0f} s"] if trained else []),
         ]
         for x in r["runs"]
     ]
