@@ -704,6 +704,7 @@ RECORDS: dict[str, tuple[Callable[[dict, str | None], str], str | None]] = {
     "docs/bench/reliability_cpu.json": (reliability, "python bench/reliability.py"),
     "docs/bench/patch_size_cpu.json": (patch_size, None),
     "docs/bench/patch_size_default_cpu.json": (patch_size, None),
+    "docs/bench/patch_size_demo_cpu.json": (patch_size, None),
     "docs/bench/patch_lr02_cpu.json": (patch_size, None),
     "docs/bench/patch_lr001_cpu.json": (patch_size, None),
     "docs/bench/program_eot_cpu.json": (program_eot, None),
