@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, bench_script
+from conftest import ROOT, bench_script, compose_train, write_cifar_npz, write_mnist
 from hydra import compose
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -235,3 +235,42 @@ def test_no_result_is_typed_by_hand():
     assert not typed, "results typed by hand (give them a record and a value marker, or remove them):\n" + "\n".join(
         typed
     )
+
+
+# Per-command budgets for the quick start's runs: tiny data, one batch, AutoAttack's smoke-test lengths.
+QUICK_BUDGET = {
+    "victim_cifar10": ["trainer.fast_dev_run=true"],
+    "reprogram_mnist_scale": ["trainer.fast_dev_run=true", "data.val_size=100"],
+    "attack_autoattack": [
+        "trainer.limit_test_batches=1",
+        "data.eval_batch_size=8",
+        "task.attacks.pgd10.steps=2",
+        "task.attacks.pgd_l2.steps=2",
+        "task.attacks.autoattack_l2=null",
+        "+task.attacks.autoattack.steps=2",
+        "+task.attacks.autoattack.square_queries=10",
+    ],
+}
+
+
+def test_the_quick_start_commands_run_at_a_tiny_budget(tmp_path):
+    """README's single-run examples, in order, on small synthetic CIFAR-10 and MNIST files: the victim the first
+    trains is the one the others load (sweeps and `--cfg` are composed by test_command_composes)."""
+    from reprog.run import train  # the run's steps, only for this test
+
+    data = write_mnist(write_cifar_npz(tmp_path / "data", 200, 100), n_train=300, n_test=100)
+    block = (ROOT / "README.md").read_text().split("Any run is `python train.py` with overrides")[1].split("```")[1]
+    commands = [shlex.split(line.split("#")[0])[2:] for line in block.splitlines() if line.startswith("python train.py")]
+    runs = [c for c in commands if c and not c[0].startswith("-")]
+    assert [c[0] for c in runs] == [f"experiment={name}" for name in QUICK_BUDGET]
+    victim = None
+    for n, overrides in enumerate(runs):
+        overrides = [o for o in overrides if not o.startswith("hydra.run.dir=")]
+        if victim:
+            overrides = [f"victim.ckpt_path={victim}" if o.startswith("victim.ckpt_path=") else o for o in overrides]
+        run = tmp_path / f"quick{n}"
+        cfg = compose_train(run, data, [*overrides, *QUICK_BUDGET[overrides[0].split("=")[1]]])
+        metrics = train(cfg)
+        assert metrics, overrides
+        victim = victim or run / "run" / "victim.safetensors"
+        assert victim.exists()
