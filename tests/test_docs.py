@@ -260,7 +260,8 @@ def test_the_quick_start_commands_run_at_a_tiny_budget(tmp_path):
 
     data = write_mnist(write_cifar_npz(tmp_path / "data", 200, 100), n_train=300, n_test=100)
     block = (ROOT / "README.md").read_text().split("Any run is `python train.py` with overrides")[1].split("```")[1]
-    commands = [shlex.split(line.split("#")[0])[2:] for line in block.splitlines() if line.startswith("python train.py")]
+    lines = [line.split("#")[0] for line in block.splitlines() if line.startswith("python train.py")]
+    commands = [shlex.split(line)[2:] for line in lines]
     runs = [c for c in commands if c and not c[0].startswith("-")]
     assert [c[0] for c in runs] == [f"experiment={name}" for name in QUICK_BUDGET]
     victim = None
