@@ -190,6 +190,7 @@ DERIVED: dict[str, Callable[[dict], dict]] = {
     },
     "docs/bench/art_patch_cpu.json": lambda r: {"time_ratio": r["rows"]["art"]["fit_s"] / r["rows"]["ours"]["fit_s"]},
     "docs/bench/program_eot_cpu.json": program_eot_facts,
+    "docs/bench/program_eot_demo_cpu.json": program_eot_facts,
 }
 
 
@@ -708,6 +709,7 @@ RECORDS: dict[str, tuple[Callable[[dict, str | None], str], str | None]] = {
     "docs/bench/patch_lr02_cpu.json": (patch_size, None),
     "docs/bench/patch_lr001_cpu.json": (patch_size, None),
     "docs/bench/program_eot_cpu.json": (program_eot, None),
+    "docs/bench/program_eot_demo_cpu.json": (program_eot, None),
     "docs/bench/art_patch_cpu.json": (art_patch, None),
 }
 
