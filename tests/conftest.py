@@ -102,6 +102,18 @@ TINY_RUN = [
 ]
 
 
+# `experiment=attack_autoattack` at a smoke-test budget: one batch of 8, two attack steps, ten Square queries.
+AUTOATTACK_SMOKE = [
+    "trainer.limit_test_batches=1",
+    "data.eval_batch_size=8",
+    "task.attacks.pgd10.steps=2",
+    "task.attacks.pgd_l2.steps=2",
+    "task.attacks.autoattack_l2=null",
+    "+task.attacks.autoattack.steps=2",
+    "+task.attacks.autoattack.square_queries=10",
+]
+
+
 def compose_train(tmp_path: Path, data_dir: Path, overrides: list[str] = ()) -> DictConfig:
     """conf/train.yaml composed with the hydra node, as `python train.py` would see it."""
     GlobalHydra.instance().clear()

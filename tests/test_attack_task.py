@@ -4,7 +4,7 @@ import json
 
 import pytest
 import torch
-from conftest import compose_train, write_cifar_npz
+from conftest import AUTOATTACK_SMOKE, compose_train, write_cifar_npz
 from hydra.utils import instantiate
 
 from reprog.attacks import PGD
@@ -121,13 +121,7 @@ def test_autoattack_reports_its_breakdown_beside_pgd_and_the_masking_check(tmp_p
         [
             "experiment=attack_autoattack",
             f"victim.ckpt_path={victim_file}",
-            "trainer.limit_test_batches=1",
-            "data.eval_batch_size=8",
-            "task.attacks.pgd10.steps=2",
-            "task.attacks.pgd_l2.steps=2",
-            "task.attacks.autoattack_l2=null",
-            "+task.attacks.autoattack.steps=2",
-            "+task.attacks.autoattack.square_queries=10",
+            *AUTOATTACK_SMOKE,
         ],
     )
     with caplog.at_level("INFO", logger="reprog"):

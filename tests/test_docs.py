@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import ROOT, bench_script, compose_train, write_cifar_npz, write_mnist
+from conftest import AUTOATTACK_SMOKE, ROOT, bench_script, compose_train, write_cifar_npz, write_mnist
 from hydra import compose
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
@@ -241,15 +241,7 @@ def test_no_result_is_typed_by_hand():
 QUICK_BUDGET = {
     "victim_cifar10": ["trainer.fast_dev_run=true"],
     "reprogram_mnist_scale": ["trainer.fast_dev_run=true", "data.val_size=100"],
-    "attack_autoattack": [
-        "trainer.limit_test_batches=1",
-        "data.eval_batch_size=8",
-        "task.attacks.pgd10.steps=2",
-        "task.attacks.pgd_l2.steps=2",
-        "task.attacks.autoattack_l2=null",
-        "+task.attacks.autoattack.steps=2",
-        "+task.attacks.autoattack.square_queries=10",
-    ],
+    "attack_autoattack": AUTOATTACK_SMOKE,
 }
 
 
