@@ -136,3 +136,11 @@ def test_the_attack_task_sets_eot_samples_on_them_from_the_config(tmp_path: Path
     assert [a.eot_samples for a in runs.values()] == [2, 3, 4] and all(a.eot for a in runs.values())
     assert all(a.transform is module.transform for a in runs.values())
     assert runs["substitute"].attack.eot_samples == 4
+
+
+def test_an_attacks_world_comes_from_the_run_not_from_its_settings() -> None:
+    """The transform is handed to the attack when it is built, so no attack sees a world set after the fact."""
+    world = Counting()
+    assert build_attack("pgd", tiny_model(), world, eps_255=8).transform is world
+    with pytest.raises(UserError, match="transform="):
+        build_attack("pgd", tiny_model(), None, eps_255=8, transform=world)

@@ -62,12 +62,12 @@ def pixel_units(settings: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def build_attack(kind: str, model: nn.Module, transform: Transform | None = None, **settings: Any) -> "Attack":
+def build_attack(kind: str, model: nn.Module, transform: Transform | None = None, /, **settings: Any) -> "Attack":
     """An attack by kind; settings may use 1/255 units (`eps_255`, `alpha_255`). `transform` is the world its
     examples are judged in: every attack holds it, and a gradient attack with `eot_samples` averages over it."""
-    attack = ATTACKS.build(kind, model, **pixel_units(settings))
-    attack.transform = transform
-    return attack
+    if "transform" in settings:
+        raise UserError(f"{kind}: an attack's world is the run's `transform=` group, not a setting of the attack")
+    return ATTACKS.build(kind, model, **pixel_units(settings), transform=transform)
 
 
 class Attack:

@@ -66,23 +66,17 @@ class AutoAttack(Attack):
                 attack.n_queries = square_queries
         self.stat_names = tuple(f"robust_after_{stage}" for stage in self.stages)
         self.survivors: dict[str, torch.Tensor] = {}
-        self.world: nn.Sequential | None = None  # the victim behind the transform, once EOT is armed
-
-    def arm_eot(self) -> None:
-        """Point the APGD stages (those with `eot_iter`) at the victim behind a fresh draw of the transform per
-        forward, seeded by the attack's seed; done at the first attack, since `build_attack` sets the transform late."""
-        if not self.eot or (self.world is not None and self.world[0].transform is self.transform):
-            return
-        assert self.transform is not None  # `eot` is True
-        # in eval mode, which torchattacks gives back to the victim after each stage; draws from `eval_seed`
-        self.world = nn.Sequential(Transformed(nn.Identity(), self.transform, eval_seed=self.seed), self.model).eval()
-        for attack in self.stages.values():
-            if hasattr(attack, "eot_iter"):  # APGD, APGDT: gradient attacks
-                attack.set_model(self.world)
-                attack.eot_iter = self.eot_samples
+        self.world: nn.Sequential | None = None  # the victim behind the transform, under EOT
+        if self.eot:
+            assert transform is not None  # `eot` needs one
+            # in eval mode, which torchattacks gives back to the victim after each stage; draws from `eval_seed`
+            self.world = nn.Sequential(Transformed(nn.Identity(), transform, eval_seed=seed), model).eval()
+            for attack in self.stages.values():
+                if hasattr(attack, "eot_iter"):  # APGD, APGDT: gradient attacks
+                    attack.set_model(self.world)
+                    attack.eot_iter = eot_samples
 
     def perturb(self, images: torch.Tensor, goal: torch.Tensor) -> torch.Tensor:
-        self.arm_eot()
         x_adv = images.clone()
         with torch.no_grad():
             robust = self.model(images).argmax(1) == goal  # misclassified images need no attack

@@ -156,9 +156,8 @@ def load_patch(path: str | Path, model: nn.Module) -> Patch:
     tensors, meta = read_artifact(path, "patch", HINT)
     try:
         settings, (channels, height, width) = dict(meta["patch"]), meta["image"]
-        patch = Patch(model, **settings)
         transform = meta.get("transform")
-        patch.transform = build_transform(**transform) if transform else None
+        patch = Patch(model, **settings, transform=build_transform(**transform) if transform else None)
         side = patch.side(height, width)
     except UserError as e:
         raise UserError(f"patch {path}: its metadata is not valid ({e})") from e

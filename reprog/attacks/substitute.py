@@ -102,8 +102,7 @@ class SubstituteAttack(Attack):
         return settings
 
     def craft(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        """`craft` on the substitute, in this attack's world (`build_attack` sets `transform` after building)."""
-        self.attack.transform = self.transform
+        """`craft` on the substitute, in this attack's world."""
         return self.attack(images, labels)
 
     def check_budget(self, budget: int | None, seed_size: int, rounds: int) -> None:
