@@ -154,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
         "settings": {**settings, "scale": list(args.scale), "fit_images": args.fit, "test_images": args.test},
         "side_px": side,
         "threads": torch.get_num_threads(),
-        "device": f"CPU, {os.cpu_count()} cores, {platform.machine()} (shared with other jobs)",
+        "device": f"CPU, {os.cpu_count()} cores, {platform.machine()}",
         "art_version": art.__version__,
         "rows": rows,
         "ours_success_at_least_art": rows["ours"]["success"] >= rows["art"]["success"],

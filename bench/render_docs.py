@@ -109,6 +109,10 @@ def span(values: list[float]) -> tuple[float, float]:
     return min(values), max(values)
 
 
+def art_facts(r: dict) -> dict:
+    return {"time_ratio": r["rows"]["art"]["fit_s"] / r["rows"]["ours"]["fit_s"]}
+
+
 def transfer_facts(r: dict) -> dict:
     """Program transfer between architectures (the substitute left out) and between two seeds of one."""
     names = r["names"]
@@ -188,9 +192,12 @@ DERIVED: dict[str, Callable[[dict], dict]] = {
         "program_last3_gain": r["program"]["epochs"][-1][1] - r["program"]["epochs"][-4][1],
         **epoch_seconds(r),
     },
-    "docs/bench/art_patch_cpu.json": lambda r: {"time_ratio": r["rows"]["art"]["fit_s"] / r["rows"]["ours"]["fit_s"]},
+    "docs/bench/art_patch_cpu.json": art_facts,
+    "docs/bench/art_patch_demo_cpu.json": art_facts,
+    "docs/bench/art_patch_airbench_cpu.json": art_facts,
     "docs/bench/program_eot_cpu.json": program_eot_facts,
     "docs/bench/program_eot_demo_cpu.json": program_eot_facts,
+    "docs/bench/program_eot_airbench_cpu.json": program_eot_facts,
 }
 
 
@@ -638,6 +645,31 @@ def art_patch(r: dict, variant: str | None) -> str:
     )
 
 
+def patch_imagenet(r: dict, variant: str | None) -> str:
+    """The patch through the ImageNet victim against its size, beside a random patch (bench/patch_imagenet.py)."""
+    s = r["settings"]
+    head = (
+        f"{s['canvas']}-px scenes; each patch learns for {s['epochs']} epochs on {s['fit_images']:,} training images "
+        f"(Adam, lr {s['lr']:g}, batch {s['batch_size']}), scored on {s['test_images']} test images at seeded random "
+        f"placements; the target was the victim's answer for {pct(r['target_before'])} of them before; "
+        f"{r['device']}, {r['threads']} threads."
+    )
+    rows = [
+        [
+            f"{x['size_percent']:g} %",
+            f"{x['side_px']} px",
+            f"**{pct(x['patch']['success'])}**",
+            f"{pct(x['random_patch']['success'])} (changes {pct(x['random_patch']['changed'])})",
+            pct(x["patch"]["changed"]),
+            x["fit_steps"],
+            f"{x['fit_s']:.0f} s ({x['images_per_s']:.0f} images/s)",
+        ]
+        for x in sorted(r["rows"], key=lambda x: x["size_percent"])
+    ]
+    header = ["patch size (of the area)", "side", "success (targeted)", "random patch", "answers it changes"]
+    return head + "\n\n" + table([*header, "fit steps", "learning time"], rows)
+
+
 # ------------------------------------------------------------------------------------------ records and their commands
 V = "outputs/i19/victim/victim.safetensors"
 R = "outputs/i19"
@@ -711,6 +743,13 @@ RECORDS: dict[str, tuple[Callable[[dict, str | None], str], str | None]] = {
     "docs/bench/program_eot_cpu.json": (program_eot, None),
     "docs/bench/program_eot_demo_cpu.json": (program_eot, None),
     "docs/bench/art_patch_cpu.json": (art_patch, None),
+    "docs/bench/art_patch_demo_cpu.json": (art_patch, None),
+    "docs/bench/art_patch_airbench_cpu.json": (art_patch, None),
+    "docs/bench/patch_size_airbench_cpu.json": (patch_size, None),
+    "docs/bench/program_eot_airbench_cpu.json": (program_eot, None),
+    "docs/bench/patch_imagenet_cpu.json": (patch_imagenet, None),
+    "docs/bench/patch_imagenet_long_cpu.json": (patch_imagenet, None),
+    "docs/bench/patch_imagenet_10_cpu.json": (patch_imagenet, None),
 }
 
 
