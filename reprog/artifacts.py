@@ -1,4 +1,4 @@
-"""Shareable artifacts (victims, programs): `<name>.safetensors` that describes itself, plus `<name>.json`.
+"""Shareable artifacts (victims, programs, patches): `<name>.safetensors` that describes itself, plus `<name>.json`.
 
 The metadata lives inside the safetensors header (its `metadata` field, under the key `reprog`), so the
 weights file alone says what it is. The `.json` beside it is a readable copy: on load the two must agree,
@@ -19,6 +19,23 @@ from reprog.atomic_files import write_files
 from reprog.errors import UserError, brief
 
 HEADER_KEY = "reprog"
+USES = {  # what each kind of artifact is for, said when one is handed where another kind belongs
+    "program": "a program: apply it with `python -m reprog.predict program=<it> victim=<victim> images=<images>`",
+    "patch": "an adversarial patch: apply it with `python -m reprog.patch_predict patch=<it> victim=<victim> "
+    "images=<images>`",
+    "victim": "a victim: pass it as victim=<it> (train.py: victim.ckpt_path=<it>)",
+}
+
+
+def kind_of(meta: dict[str, Any]) -> str | None:
+    """Which artifact a header's metadata describes, from the fields each kind writes."""
+    if meta.get("attack") == "patch":
+        return "patch"
+    if "program" in meta and "label_map" in meta:
+        return "program"
+    if "model" in meta and "sha256" in meta:
+        return "victim"
+    return None
 
 
 def save_artifact(path: str | Path, tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> Path:
@@ -52,6 +69,9 @@ def read_artifact(path: str | Path, kind: str, hint: str) -> tuple[dict[str, tor
         meta = json.loads(header[HEADER_KEY])
     except ValueError as e:
         raise UserError(f"the metadata in {path}'s header is not JSON ({brief(e)}); {hint}") from e
+    found = kind_of(meta) if isinstance(meta, dict) else None
+    if found not in (None, kind):
+        raise UserError(f"{path} is {USES[found]}; it is not a {kind}")
     sidecar = path.with_suffix(".json")
     if sidecar.is_file():
         try:

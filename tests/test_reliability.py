@@ -124,6 +124,14 @@ def test_a_file_without_header_metadata_or_not_safetensors_is_refused(tmp_path, 
     refused(lambda: load_program(truncated), "cannot read program", "not a complete .safetensors file")
 
 
+def test_an_artifact_handed_where_another_kind_belongs_says_what_it_is(victim_file, program_file):
+    refused(lambda: load_program(victim_file), "is a victim: pass it as victim=", "it is not a program")
+    refused(lambda: load_victim(program_file), "is a program: apply it with `python -m reprog.predict", "not a victim")
+    patch = program_file.parent / "patch.safetensors"
+    save_artifact(patch, {"patch": torch.zeros(3, 4, 4)}, {"attack": "patch", "patch": {}, "image": [3, 32, 32]})
+    refused(lambda: load_program(patch), "is an adversarial patch: apply it with `python -m reprog.patch_predict")
+
+
 def test_victim_weights_are_checked_against_their_recorded_sha256(tmp_path, victim_file):
     from safetensors import safe_open
 
