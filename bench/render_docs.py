@@ -750,6 +750,8 @@ RECORDS: dict[str, tuple[Callable[[dict, str | None], str], str | None]] = {
     "docs/bench/patch_imagenet_cpu.json": (patch_imagenet, None),
     "docs/bench/patch_imagenet_long_cpu.json": (patch_imagenet, None),
     "docs/bench/patch_imagenet_10_cpu.json": (patch_imagenet, None),
+    "docs/bench/patch_imagenet_224_cpu.json": (patch_imagenet, None),
+    "docs/bench/patch_imagenet_224_small_cpu.json": (patch_imagenet, None),
 }
 
 
